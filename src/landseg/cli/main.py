@@ -1,0 +1,54 @@
+"""The ``landseg`` command: a thin dispatcher over one module per command.
+
+Each command module exposes ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args) -> int``
+and keeps heavy imports (torch, lightning) inside ``run`` so ``landseg --help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from landseg import __version__
+from landseg.errors import LandsegError
+
+#: command name -> module under landseg.cli; the order is the order shown in --help.
+COMMANDS: dict[str, str] = {
+    "synth": "synth",
+    "train": "train",
+    "evaluate": "evaluate",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="landseg",
+        description="Land-cover segmentation for biodiversity monitoring (GeoSeg-compatible).",
+    )
+    parser.add_argument("--version", action="version", version=f"landseg {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"landseg.cli.{module_name}")
+        p = sub.add_parser(name, help=module.HELP, description=module.__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except (LandsegError, FileNotFoundError, ValueError, KeyError) as exc:
+        # Errors raised by landseg carry a message naming the file/value and what to do.
+        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"landseg {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
