@@ -1,0 +1,11 @@
+# Demo baseline: a tiny FT-UNetFormer (1.4M params) on the embedded synthetic benchmark, on CPU.
+#   landseg synth runs/demo/data --tiles 120 --size 256 --label-noise 0.3
+#   landseg train -c config/demo/baseline.py
+base = "../biodiversity/ftunetformer-512-crop-ms-e45.py"
+
+name = "demo_baseline"
+output_dir = "runs/demo/baseline"
+model = dict(name="ftunetformer_tiny")
+data = dict(root="runs/demo/data", crop_size=256, batch_size=8, val_batch_size=8, num_workers=2)
+optim = dict(lr=2e-3, weight_decay=0.01, warmup_epochs=1)
+trainer = dict(max_epochs=12, precision="bf16-mixed", num_threads=2, log_images=2)

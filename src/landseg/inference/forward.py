@@ -1,0 +1,37 @@
+"""Forward passes on inputs of any size (padding to the model's stride of 32)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+from torch import nn
+
+from landseg.models.layers import pad_reflect
+
+STRIDE = 32
+
+
+def autocast_context(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CPU (AMX) or GPU when asked; a no-op for fp32."""
+    device_type = torch.device(device).type
+    if precision in ("bf16", "bf16-mixed"):
+        return torch.autocast(device_type, dtype=torch.bfloat16)
+    if precision in ("16", "16-mixed", "fp16"):
+        return torch.autocast(device_type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, images: torch.Tensor, precision: str = "32") -> torch.Tensor:
+    """Float32 logits (N, C, H, W) for normalised images of any size.
+
+    Inputs whose sides are not multiples of 32 are reflect-padded on the right/bottom and the
+    logits cropped back, so every pixel gets a prediction.
+    """
+    h, w = images.shape[-2:]
+    ph, pw = (-h) % STRIDE, (-w) % STRIDE
+    x = pad_reflect(images, pw, ph) if (ph or pw) else images
+    with autocast_context(images.device, precision):
+        out = model(x)
+    return out[..., :h, :w].float()

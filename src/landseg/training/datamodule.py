@@ -1,0 +1,88 @@
+"""Data loaders for training: datasets from an experiment's ``data`` section."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+
+from landseg.classes import ClassTable
+from landseg.data import SegmentationDataset, train_transform, val_transform
+from landseg.training.config import DataConfig
+
+
+class UnrepeatedDistributedSampler(Sampler[int]):
+    """Each rank evaluates a disjoint share; together they cover every sample exactly once.
+
+    torch's DistributedSampler pads the last share by repeating samples, which would count some
+    validation tiles twice in the synced confusion matrix; metrics must see each tile once.
+    """
+
+    def __init__(self, length: int, num_replicas: int, rank: int) -> None:
+        self.indices = list(range(rank, length, num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def _seed_worker(worker_id: int) -> None:
+    # Each worker's numpy/random state derives from torch's per-worker seed (set from the run seed).
+    import random
+
+    import numpy as np
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+class SegmentationDataModule(pl.LightningDataModule):
+    def __init__(self, cfg: DataConfig, classes: ClassTable, seed: int = 42, pin_memory: bool = False) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.classes = classes
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.train_set: SegmentationDataset | None = None
+        self.val_set: SegmentationDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        c = self.cfg
+        if self.train_set is None:
+            self.train_set = SegmentationDataset(
+                c.root, c.train_split, classes=self.classes, image_dir=c.image_dir, mask_dir=c.mask_dir,
+                transform=train_transform(crop_size=c.crop_size, scale_range=tuple(c.scale_range),
+                                          ignore_index=self.classes.ignore_index, mean=c.mean, std=c.std))
+            self.val_set = SegmentationDataset(
+                c.val_root or c.root, c.val_split, classes=self.classes, image_dir=c.image_dir, mask_dir=c.mask_dir,
+                transform=val_transform(mean=c.mean, std=c.std))
+
+    def _distributed(self) -> tuple[int, int] | None:
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            return dist.get_world_size(), dist.get_rank()
+        return None
+
+    def train_dataloader(self) -> DataLoader:
+        assert self.train_set is not None
+        ddp = self._distributed()
+        sampler = (DistributedSampler(self.train_set, num_replicas=ddp[0], rank=ddp[1], shuffle=True,
+                                      seed=self.seed, drop_last=True) if ddp else None)
+        gen = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.train_set, batch_size=self.cfg.batch_size, shuffle=sampler is None,
+                          sampler=sampler, num_workers=self.cfg.num_workers, pin_memory=self.pin_memory,
+                          drop_last=True, persistent_workers=self.cfg.num_workers > 0,
+                          worker_init_fn=_seed_worker, generator=gen)
+
+    def val_dataloader(self) -> DataLoader:
+        assert self.val_set is not None
+        ddp = self._distributed()
+        sampler = UnrepeatedDistributedSampler(len(self.val_set), *ddp) if ddp else None
+        return DataLoader(self.val_set, batch_size=self.cfg.val_batch_size, shuffle=False, sampler=sampler,
+                          num_workers=self.cfg.num_workers, pin_memory=self.pin_memory,
+                          persistent_workers=self.cfg.num_workers > 0)
