@@ -14,7 +14,14 @@ import torch.nn.functional as F
 from timm.layers import DropPath, trunc_normal_
 from torch import nn
 
-from landseg.models.layers import Conv, ConvBN, ConvBNReLU, SeparableConvBN, pad_reflect, relative_position_index
+from landseg.models.layers import (
+    Conv,
+    ConvBN,
+    ConvBNReLU,
+    SeparableConvBN,
+    pad_reflect,
+    relative_position_index,
+)
 
 
 class GlobalLocalAttention(nn.Module):

@@ -31,17 +31,6 @@ class UnrepeatedDistributedSampler(Sampler[int]):
         return len(self.indices)
 
 
-def _seed_worker(worker_id: int) -> None:
-    # Each worker's numpy/random state derives from torch's per-worker seed (set from the run seed).
-    import random
-
-    import numpy as np
-
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
-
-
 class SegmentationDataModule(pl.LightningDataModule):
     def __init__(self, cfg: DataConfig, classes: ClassTable, seed: int = 42, pin_memory: bool = False) -> None:
         super().__init__()
@@ -77,7 +66,7 @@ class SegmentationDataModule(pl.LightningDataModule):
         return DataLoader(self.train_set, batch_size=self.cfg.batch_size, shuffle=sampler is None,
                           sampler=sampler, num_workers=self.cfg.num_workers, pin_memory=self.pin_memory,
                           drop_last=True, persistent_workers=self.cfg.num_workers > 0,
-                          worker_init_fn=_seed_worker, generator=gen)
+                          generator=gen)
 
     def val_dataloader(self) -> DataLoader:
         assert self.val_set is not None
