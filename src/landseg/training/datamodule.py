@@ -47,7 +47,8 @@ class SegmentationDataModule(pl.LightningDataModule):
             self.train_set = SegmentationDataset(
                 c.root, c.train_split, classes=self.classes, image_dir=c.image_dir, mask_dir=c.mask_dir,
                 transform=train_transform(crop_size=c.crop_size, scale_range=tuple(c.scale_range),
-                                          ignore_index=self.classes.ignore_index, mean=c.mean, std=c.std))
+                                          ignore_index=self.classes.ignore_index, mean=c.mean, std=c.std,
+                                          seed=self.seed))
             self.val_set = SegmentationDataset(
                 c.val_root or c.root, c.val_split, classes=self.classes, image_dir=c.image_dir, mask_dir=c.mask_dir,
                 transform=val_transform(mean=c.mean, std=c.std))
