@@ -101,6 +101,49 @@ class TrainerConfig:
 
 
 @dataclass
+class TeacherConfig:
+    """A frozen teacher for distillation, loaded strictly from any landseg or GeoSeg checkpoint."""
+
+    checkpoint: str = ""
+    #: Needed only for checkpoints that record no model (GeoSeg); landseg checkpoints know theirs.
+    model: str | None = None
+    num_classes: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    #: Teacher classes x student classes, rows sum to 1 (e.g. OEM's 9 codes -> the 6 classes).
+    class_map: list[list[float]] | None = None
+    #: "32" or "bf16": the teacher only runs forward, so bf16 autocast is a free speed-up on AMX/GPUs.
+    precision: str = "32"
+
+
+@dataclass
+class DistillConfig:
+    #: "kl", "dist" (DIST) or "cwd" (channel-wise distillation).
+    loss: str = "kl"
+    temperature: float = 1.0
+    #: total = (1 - alpha) * (CE + Dice) + alpha * KD; set alpha=None to use the two weights instead.
+    alpha: float | None = 0.5
+    task_weight: float = 1.0
+    kd_weight: float = 1.0
+
+
+@dataclass
+class SamplingConfig:
+    """Oversample hard tiles: weights keyed by image name (``landseg hard-samples`` writes them)."""
+
+    weights: str = ""
+    #: "weighted": draws with replacement, P(tile) proportional to its weight;
+    #: "repeat": each tile floor(w) times plus once more with probability w - floor(w).
+    mode: str = "weighted"
+    #: "dataset" (len of the dataset), "sum_of_weights", or a number of samples.
+    epoch_size: str | int = "dataset"
+    #: Tiles with no weight in the file: "error" or "default" (use default_weight).
+    missing: str = "error"
+    default_weight: float = 1.0
+    #: Names in the file that the dataset lacks: "error" or "warn".
+    unknown: str = "warn"
+
+
+@dataclass
 class Experiment:
     name: str = "experiment"
     output_dir: str | None = None
@@ -113,6 +156,9 @@ class Experiment:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     #: A checkpoint whose weights start this stage (e.g. step 2 starts from step 1).
     init_from: str | None = None
+    teacher: TeacherConfig | None = None
+    distill: DistillConfig | None = None
+    sampling: SamplingConfig | None = None
     #: Where this experiment was read from (set by load_config; informational).
     source: str | None = None
 
@@ -129,7 +175,8 @@ class Experiment:
 
 
 _SECTIONS = {"model": ModelConfig, "data": DataConfig, "optim": OptimConfig, "loss": LossConfig,
-             "trainer": TrainerConfig}
+             "trainer": TrainerConfig, "teacher": TeacherConfig, "distill": DistillConfig,
+             "sampling": SamplingConfig}
 _TOP_LEVEL = {f.name for f in dataclasses.fields(Experiment)} | {"base"}
 
 
@@ -183,7 +230,7 @@ def build_experiment(raw: dict[str, Any]) -> Experiment:
     kwargs: dict[str, Any] = {}
     for key, value in raw.items():
         if key in _SECTIONS:
-            kwargs[key] = _build_section(_SECTIONS[key], value, key)
+            kwargs[key] = None if value is None else _build_section(_SECTIONS[key], value, key)
         else:
             ann = str(next(f.type for f in dataclasses.fields(Experiment) if f.name == key))
             kwargs[key] = _coerce(value, ann, key)
@@ -209,6 +256,35 @@ def _validate(exp: Experiment) -> None:
     for name in ("batch_size", "val_batch_size"):
         if getattr(d, name) < 1:
             raise ConfigError(f"data.{name} must be >= 1.")
+    if (exp.teacher is None) != (exp.distill is None):
+        raise ConfigError("Distillation needs both a 'teacher' and a 'distill' section (one is missing).")
+    if exp.teacher is not None:
+        if not exp.teacher.checkpoint:
+            raise ConfigError("teacher.checkpoint is required (a landseg or GeoSeg checkpoint).")
+        if exp.teacher.precision not in ("32", "bf16"):
+            raise ConfigError(f"teacher.precision must be '32' or 'bf16', got {exp.teacher.precision!r}.")
+    if exp.distill is not None:
+        from landseg.kd_losses import KD_LOSSES
+
+        kd = exp.distill
+        if kd.loss not in KD_LOSSES:
+            raise ConfigError(f"distill.loss {kd.loss!r} is not valid; choose one of {', '.join(KD_LOSSES)}.")
+        if kd.temperature <= 0:
+            raise ConfigError(f"distill.temperature must be > 0, got {kd.temperature}.")
+        if kd.alpha is not None and not 0.0 <= kd.alpha <= 1.0:
+            raise ConfigError(f"distill.alpha must be in [0, 1] (or None to use task_weight/kd_weight), got {kd.alpha}.")
+    if exp.sampling is not None:
+        sm = exp.sampling
+        if not sm.weights:
+            raise ConfigError("sampling.weights is required: a sample_weights.tsv from `landseg hard-samples`.")
+        if sm.mode not in ("weighted", "repeat"):
+            raise ConfigError(f"sampling.mode must be 'weighted' or 'repeat', got {sm.mode!r}.")
+        if isinstance(sm.epoch_size, str) and sm.epoch_size not in ("dataset", "sum_of_weights"):
+            raise ConfigError(f"sampling.epoch_size must be 'dataset', 'sum_of_weights' or a number, got {sm.epoch_size!r}.")
+        if isinstance(sm.epoch_size, int) and sm.epoch_size < 1:
+            raise ConfigError(f"sampling.epoch_size must be >= 1, got {sm.epoch_size}.")
+        if sm.missing not in ("error", "default") or sm.unknown not in ("error", "warn"):
+            raise ConfigError("sampling.missing must be 'error' or 'default'; sampling.unknown 'error' or 'warn'.")
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -61,6 +61,10 @@ def build_trainer(exp: Experiment, callbacks: list | None = None) -> Any:
 
 def make_task(exp: Experiment) -> Any:
     """The LightningModule for an experiment (distillation configs get the KD task)."""
+    if exp.teacher is not None:
+        from landseg.training.distill import DistillationTask
+
+        return DistillationTask(exp)
     from landseg.training.module import SegmentationTask
 
     return SegmentationTask(exp)
@@ -87,7 +91,7 @@ def train(exp: Experiment, resume: bool = False) -> TrainResult:
     write_json(run_dir / "config.json", exp.to_dict())
     accelerator = _resolve_accelerator(t.accelerator)
     pin = exp.data.pin_memory if exp.data.pin_memory is not None else accelerator == "gpu"
-    dm = SegmentationDataModule(exp.data, exp.class_table, seed=t.seed, pin_memory=pin)
+    dm = SegmentationDataModule(exp.data, exp.class_table, seed=t.seed, pin_memory=pin, sampling=exp.sampling)
     task = make_task(exp)
     trainer = build_trainer(exp)
     start = time.time()
