@@ -36,3 +36,13 @@ def test_bench_train_quick(tmp_path: Path) -> None:
         assert r["images_per_s"] > 0 and r["s_per_iter"] > 0
         if r["precision"] == "bf16":
             assert r["speedup_vs_fp32"] > 0
+
+
+def test_bench_kd_quick(tmp_path: Path) -> None:
+    out = tmp_path / "kd.json"
+    proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_kd.py"), "--quick", "--json", str(out)],
+                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {r["teacher_precision"] for r in rows} == {"fp32", "bf16"}
+    assert all(r["plain_s"] > 0 and r["kd_s"] > 0 for r in rows)

@@ -86,3 +86,29 @@ def test_bad_class_table(tmp_path: Path) -> None:
     cfg = _write(tmp_path / "c.py", "classes=[{'name': 'A', 'color': [0, 0, 0]}, {'name': 'A', 'color': [1, 1, 1]}]\n")
     with pytest.raises(ConfigError, match="repeated: A"):
         load_config(cfg)
+
+
+def test_kd_configs_build_on_the_baseline() -> None:
+    base = load_config(REPO / "config/biodiversity/ftunetformer-512-crop-ms-e45.py")
+    kd = load_config(REPO / "config/biodiversity/ftunetformer_kd_512-crop-ms-e45.py")
+    hs = load_config(REPO / "config/biodiversity/ftunetformer_kd_hardsampling.py")
+    assert kd.data == base.data and kd.model == base.model and kd.optim == base.optim
+    assert kd.teacher and kd.teacher.checkpoint.endswith("ftunetformer-512-crop-ms-e45/checkpoints/best.ckpt")
+    assert kd.distill and kd.distill.loss == "kl"
+    assert hs.teacher and "step2" in hs.teacher.checkpoint and hs.teacher.precision == "bf16"  # merged from kd
+    assert hs.sampling and hs.sampling.epoch_size == "sum_of_weights" and hs.init_from
+    for name in ("ftunetformer_kd_512-crop-ms-e45.py", "ftunetformer_kd_hardsampling.py"):
+        text = (REPO / "config/biodiversity" / name).read_text()
+        assert "classes" not in text and "data =" not in text and "optim" not in text
+
+
+@pytest.mark.parametrize("extra,match", [
+    ("distill = dict(loss='kl')\n", "both a 'teacher' and a 'distill'"),
+    ("teacher = dict(checkpoint='t.ckpt')\ndistill = dict(loss='mse')\n", "distill.loss 'mse' is not valid"),
+    ("teacher = dict(checkpoint='t.ckpt')\ndistill = dict(alpha=1.5)\n", "alpha must be in"),
+    ("sampling = dict(weights='w.tsv', mode='boost')\n", "sampling.mode"),
+    ("sampling = dict(weights='w.tsv', epoch_size='all')\n", "sampling.epoch_size"),
+])
+def test_bad_kd_and_sampling_sections(tmp_path: Path, extra: str, match: str) -> None:
+    with pytest.raises(ConfigError, match=match):
+        load_config(_write(tmp_path / "c.py", extra))
