@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "synth": "synth",
     "train": "train",
     "evaluate": "evaluate",
+    "hard-samples": "hard_samples",
 }
 
 

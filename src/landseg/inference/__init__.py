@@ -2,5 +2,6 @@
 
 from landseg.inference.forward import predict_logits
 from landseg.inference.loading import LoadedModel, load_model
+from landseg.inference.sliding import predict_sliding
 
-__all__ = ["LoadedModel", "load_model", "predict_logits"]
+__all__ = ["LoadedModel", "load_model", "predict_logits", "predict_sliding"]

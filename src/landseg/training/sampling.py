@@ -74,7 +74,7 @@ def epoch_length(weights: Sequence[float], epoch_size: str | int) -> int:
     if epoch_size == "dataset":
         return len(weights)
     if epoch_size == "sum_of_weights":
-        return max(1, round(sum(weights)))
+        return max(1, math.floor(sum(weights) + 0.5))  # halves round up, as hard-samples reports
     return int(epoch_size)
 
 
