@@ -33,7 +33,7 @@ def test_repeat_mode_shows_each_tile_about_weight_times() -> None:
     assert np.allclose(per_epoch, [1.0, 2.0, 3.5, 1.5], atol=0.15)
 
 
-@pytest.mark.parametrize("epoch_size,expected", [("dataset", 5), ("sum_of_weights", 17), (37, 37)]  # 16.5 rounds up)
+@pytest.mark.parametrize("epoch_size,expected", [("dataset", 5), ("sum_of_weights", 17), (37, 37)])  # 16.5 rounds up
 def test_epoch_length(epoch_size: str | int, expected: int) -> None:
     for mode in ("weighted", "repeat"):
         sampler = WeightedEpochSampler(WEIGHTS, mode, epoch_size=epoch_size, seed=0)
