@@ -26,7 +26,12 @@ def test_train_writes_checkpoints_logs_and_rebuildable_model(tmp_path: Path, tin
     assert result.best_checkpoint.is_file() and (run / "checkpoints/last.ckpt").is_file()
     assert result.best_score is not None and 0.0 <= result.best_score <= 1.0
     assert [h["epoch"] for h in _history(run)] == [0, 1]
-    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(next((run / "tensorboard").glob("events.out.tfevents.*"))))
+    events.Reload()
+    assert "val/image_truth_prediction" in events.Tags()["images"]
+    assert {"train_loss", "val_mIoU", "val_IoU/Settlement"} <= set(events.Tags()["scalars"])
     metrics_csv = (run / "csv/metrics.csv").read_text()
     assert "val_mIoU" in metrics_csv and "train_ce" in metrics_csv and "val_IoU/Settlement" in metrics_csv
     # The checkpoint alone rebuilds the model: config, classes, normalisation, tile size, as plain data.
