@@ -1,15 +1,27 @@
-"""Data layer: find image/mask pairs, read and validate them, and augment them."""
+"""Data layer: find image/mask pairs, read and validate them, and augment them.
 
-from landseg.data.dataset import SegmentationDataset, find_pairs, read_image, read_mask
-from landseg.data.transforms import IMAGENET_MEAN, IMAGENET_STD, train_transform, val_transform
+Exports load lazily so torch-free users (curation commands, ``landseg.data.files``) start fast.
+"""
 
-__all__ = [
-    "IMAGENET_MEAN",
-    "IMAGENET_STD",
-    "SegmentationDataset",
-    "find_pairs",
-    "read_image",
-    "read_mask",
-    "train_transform",
-    "val_transform",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "SegmentationDataset": "landseg.data.dataset",
+    "find_pairs": "landseg.data.files",
+    "read_image": "landseg.data.files",
+    "read_mask": "landseg.data.files",
+    "IMAGENET_MEAN": "landseg.data.transforms",
+    "IMAGENET_STD": "landseg.data.transforms",
+    "train_transform": "landseg.data.transforms",
+    "val_transform": "landseg.data.transforms",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'landseg.data' has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
