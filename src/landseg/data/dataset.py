@@ -29,7 +29,6 @@ from landseg.data.files import (  # noqa: F401  (re-exported: the public data AP
 )
 from landseg.data.transforms import val_transform
 
-
 # --------------------------------------------------------------------------- dataset
 
 
