@@ -172,3 +172,20 @@ def test_source_syntax_errors() -> None:
     with pytest.raises(ConfigError, match="NAME=ROOT"):
         Source.parse("just/a/path")
     assert Source.parse("oem=data/x:oem_") == Source("oem", Path("data/x"), "oem_")
+
+
+@pytest.mark.parametrize("denominator,share", [("all", 0.5055), ("labelled", 0.5936)])
+def test_real_houston_16_is_removed_by_the_settlement_filter(tmp_path: Path, shared_dir: Path, denominator: str,
+                                                             share: float) -> None:
+    from landseg.curation.oem import import_oem
+
+    repo = Path(__file__).resolve().parents[2]
+    oem = tmp_path / "oem"
+    import_oem(shared_dir / "data/samples/openearthmap", oem, repo / "config/mappings/oem_to_biodiversity.yaml",
+               tile=1024, splits=("train",), progress=False)
+    res = filter_dataset(oem, "Settlement", 0.5, denominator=denominator, progress=False)
+    assert [n for n, _ in res.removed] == ["oem_houston_16.png"]
+    assert res.removed[0][1] == pytest.approx(share, abs=5e-5)
+    assert not (oem / "masks_png/oem_houston_16.png").exists()
+    Journal(res.journal).undo()
+    assert (oem / "masks_png/oem_houston_16.png").exists()

@@ -59,7 +59,7 @@ def _tmp_name(dst: Path) -> Path:
     return dst.with_name(f".{dst.name}.landseg-tmp")
 
 
-def _copy_atomic(src: Path, dst: Path, link: bool = False) -> None:
+def copy_atomic(src: Path, dst: Path, link: bool = False) -> None:
     """Put src's bytes at dst atomically: hard link or full copy to a temp name, fsync, rename."""
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(dst)
@@ -88,7 +88,7 @@ def _move_atomic(src: Path, dst: Path) -> None:
     except OSError as exc:
         if exc.errno != errno.EXDEV:
             raise
-        _copy_atomic(src, dst)  # across filesystems: complete copy first, then drop the source
+        copy_atomic(src, dst)  # across filesystems: complete copy first, then drop the source
         src.unlink()
     _fsync_dir(dst.parent)
     _fsync_dir(src.parent)
@@ -139,7 +139,7 @@ def apply_op(op: Op) -> None:
         raise JournalError(f"{src} is missing or changed since the plan was made; cannot {op.action} it.")
     if dst.exists():
         raise JournalError(f"Refusing to overwrite {dst}, which holds other content.")
-    _copy_atomic(src, dst, link=op.action == "link")
+    copy_atomic(src, dst, link=op.action == "link")
 
 
 def undo_op(op: Op) -> None:

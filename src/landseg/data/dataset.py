@@ -18,7 +18,6 @@ from landseg.data.files import (  # noqa: F401  (re-exported: the public data AP
     MASK_SUFFIX,
     Pair,
     Transform,
-    _open_raster,
     available_splits,
     check_mask_values,
     check_same_size,

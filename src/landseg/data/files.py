@@ -144,7 +144,7 @@ def _unreadable(kind: str, path: Path, exc: BaseException) -> DatasetError:
 
 
 @contextmanager
-def _open_raster(path: Path, kind: str) -> Iterator[Any]:
+def open_raster(path: Path, kind: str) -> Iterator[Any]:
     """Open a (Geo)TIFF with rasterio (PIL cannot read most GeoTIFFs); plain TIFFs are fine too."""
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -161,7 +161,7 @@ def _open_raster(path: Path, kind: str) -> Iterator[Any]:
 
 def _read_tiff(path: Path, kind: str) -> np.ndarray:
     """All bands as ``bands x H x W`` uint8."""
-    with _open_raster(path, kind) as src:
+    with open_raster(path, kind) as src:
         data = src.read()
     if data.dtype != np.uint8:
         raise DatasetError(f"{kind} {path} has {data.dtype} pixels; expected 8-bit (uint8). "
@@ -218,7 +218,7 @@ def image_size(path: str | Path, kind: str = "file") -> tuple[int, int]:
     """``(width, height)`` from the file header only (cheap: no pixel decoding)."""
     path = Path(path)
     if _is_tiff(path):
-        with _open_raster(path, kind) as src:
+        with open_raster(path, kind) as src:
             return src.width, src.height
     with _open_pil(path, kind, decode=False) as img:
         return img.size
