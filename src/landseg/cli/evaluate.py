@@ -2,6 +2,8 @@
 
 Examples:
   landseg evaluate --checkpoint runs/demo/baseline/checkpoints/best.ckpt --data runs/demo/data --split Val --out runs/demo/eval
+  landseg evaluate --checkpoint best.ckpt --data data/bio --split Val --out eval/ \\
+      --original-masks data/bio_masks_original_backup       # corrected vs original masks, side by side
   landseg evaluate --checkpoint geoseg.ckpt --model ftunetformer --data /data/biodiversity --split Val/Rural --out eval/
 """
 
@@ -21,16 +23,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="Val", help="split folder, e.g. Val or Val/Rural (default: Val)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--mask-dir", default="masks_png", help="mask folder name (e.g. masks_png_clean)")
+    p.add_argument("--original-masks", default=None, metavar="BACKUP",
+                   help="also score against these original masks (the backup replace-masks made), side by side")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
     add_runtime_arguments(p, batch_size=4)
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from landseg.evaluation import evaluate
 
     res = evaluate(args.checkpoint, args.data, args.split, args.out, **model_options(args),
                    mask_dir=args.mask_dir, batch_size=args.batch_size, num_workers=args.workers,
-                   precision=args.precision, device=args.device)
+                   precision=args.precision, device=args.device, original_masks=args.original_masks)
     print(res.table_md.read_text())
+    for warning in res.warnings:
+        print(f"WARNING: {warning}", file=sys.stderr)
     print(f"wrote {res.metrics_json}, {res.table_md}, {res.confusion_png}")
     return 0
