@@ -144,7 +144,7 @@ def test_kill_9_mid_way_then_rerun_is_consistent_and_undo_exact(tmp_path: Path) 
     original = tree(root)
     cmd = [LANDSEG, "replace-masks", "--decisions", str(decisions), "--data-root", str(root), "--no-progress"]
     rng = random.Random(7)
-    for trial in range(4):
+    for _trial in range(4):
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         target = rng.randrange(1, 240)
         deadline = time.time() + 60
