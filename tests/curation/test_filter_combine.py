@@ -71,6 +71,13 @@ def test_denominator_is_explicit(ds: Path) -> None:
     assert "with_ignore.png" not in dict(everything.removed)
 
 
+def test_tile_without_labelled_pixels_is_kept(ds: Path) -> None:
+    write_pair(ds, "all_ignore", np.full((10, 10), 255, np.uint8))
+    res = filter_dataset(ds, "Settlement", 0.5, dry_run=True, progress=False)
+    assert "all_ignore.png" not in dict(res.removed)
+    assert res.maximum == pytest.approx(0.9) and not np.isnan(res.mean)
+
+
 def test_dry_run_changes_nothing_and_second_run_is_a_no_op(ds: Path) -> None:
     before = tree(ds)
     res = filter_dataset(ds, "settlement", 0.5, dry_run=True, progress=False)

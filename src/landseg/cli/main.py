@@ -19,6 +19,13 @@ COMMANDS: dict[str, str] = {
     "train": "train",
     "evaluate": "evaluate",
     "hard-samples": "hard_samples",
+    "import-oem": "import_oem",
+    "remap": "remap",
+    "stats": "stats",
+    "combine": "combine",
+    "filter": "filter",
+    "undo": "undo",
+    "replace-masks": "replace_masks",
 }
 
 

@@ -97,7 +97,7 @@ def filter_dataset(root: str | Path, class_name: str, max_fraction: float = 0.5,
     ops: list[Op] = []
     for image, mask in pairs:
         f = by_name[image.stem]
-        if f <= max_fraction:
+        if not f > max_fraction:  # also keeps tiles without labelled pixels (fraction NaN)
             continue
         removed.append((image.name, f))
         for path in (image, mask):
@@ -108,9 +108,10 @@ def filter_dataset(root: str | Path, class_name: str, max_fraction: float = 0.5,
                                    "choose another --backup (or undo the earlier filter).")
             ops.append(Op.plan("move", path, dst))
     removed.sort(key=lambda r: -r[1])
-    summary = {"tiles": len(pairs), "removed": removed, "mean": float(np.mean(frac)) if len(frac) else 0.0,
-               "median": float(np.median(frac)) if len(frac) else 0.0,
-               "maximum": float(np.max(frac)) if len(frac) else 0.0}
+    defined = frac[~np.isnan(frac)]
+    summary = {"tiles": len(pairs), "removed": removed, "mean": float(np.mean(defined)) if len(defined) else 0.0,
+               "median": float(np.median(defined)) if len(defined) else 0.0,
+               "maximum": float(np.max(defined)) if len(defined) else 0.0}
     result = FilterResult(cname, denominator, max_fraction, len(pairs), removed, summary["mean"], summary["median"],
                           summary["maximum"], backup, None, dry_run, plan_text=describe_ops("filter", ops))
     if dry_run or not ops:
