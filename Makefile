@@ -9,7 +9,7 @@ LANDSEG := $(VENV)/bin/landseg
 STAMP := $(VENV)/.installed-stamp
 DEMO := runs/demo
 
-.PHONY: venv test test-fast demo bench lint clean-demo
+.PHONY: venv browser test test-fast demo bench lint clean-demo
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-test: $(STAMP)
+# Chromium (a Debian package, not a pip download) drives the review page's browser test.
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+test: $(STAMP) browser
 	$(PY) -m pytest
 
 test-fast: $(STAMP)

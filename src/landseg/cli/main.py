@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "combine": "combine",
     "filter": "filter",
     "undo": "undo",
+    "predict-pair": "predict_pair",
+    "review": "review",
     "replace-masks": "replace_masks",
 }
 
