@@ -192,10 +192,20 @@ class _Scene:
     mask: np.ndarray  # (H, W) uint8 clean labels (parcels + copses + roads)
     road: np.ndarray  # (H, W) bool
     dryness: float = 0.0  # 0 lush .. 1 late summer; pushes grassland towards semi-natural colours
+    #: (H, W) bool roof polygons, set by the settlement painter (None until it runs); roofs show
+    #: only where ``mask`` is Settlement and no road crosses them
+    roofs: np.ndarray | None = None
 
 
-def _layout(rng: np.random.Generator, size: int) -> _Scene:
-    """Warped, anisotropic Voronoi parcels: convex-ish fields, elongated along one direction."""
+#: Public name of a tile's scene, for generators that build on this one (landseg.data.synth_oem).
+Scene = _Scene
+
+
+def _layout(rng: np.random.Generator, size: int, class_p: np.ndarray = PARCEL_CLASS_P) -> _Scene:
+    """Warped, anisotropic Voronoi parcels: convex-ish fields, elongated along one direction.
+
+    ``class_p`` is the chance of each class per parcel (default :data:`PARCEL_CLASS_P`).
+    """
     base = 14.0 * size / 512.0
     lo = max(4, round(0.7 * base))
     n = int(rng.integers(lo, max(lo + 1, round(1.4 * base)) + 1))
@@ -217,7 +227,7 @@ def _layout(rng: np.random.Generator, size: int) -> _Scene:
         np.less(d, best, out=closer)
         np.copyto(best, d, where=closer)
         np.copyto(ids, k, where=closer)
-    classes = rng.choice(NUM_CLASSES, size=n, p=PARCEL_CLASS_P)
+    classes = rng.choice(NUM_CLASSES, size=n, p=class_p)
     if np.all(classes == classes[0]):  # a one-class tile teaches nothing and cannot get label noise
         classes[rng.integers(n)] = (classes[0] + 1 + rng.integers(NUM_CLASSES - 1)) % NUM_CLASSES
     water = rng.random(n) < 0.4
@@ -333,8 +343,11 @@ def _paint_settlement(rng: np.random.Generator, scene: _Scene) -> np.ndarray:
                 grey = rng.uniform(85.0, 200.0)
                 roofs.append((poly, (grey, grey, grey * rng.uniform(1.0, 1.12))))
     np.multiply(img, np.float32(0.6), out=img, where=shadow.astype(bool)[..., None])
+    roof_mask = np.zeros((size, size), np.uint8)
     for poly, color in roofs:  # after all shadows, so no shadow falls on a roof
         cv2.fillPoly(img, [poly], color)
+        cv2.fillPoly(roof_mask, [poly], 1)
+    scene.roofs = roof_mask.astype(bool)
     road = np.asarray(_ROAD, np.float32) * (1 + 0.06 * (_noise(rng, size, 2.0) - 0.5))[..., None]
     np.copyto(img, road, where=scene.road[..., None])
     return img
@@ -361,12 +374,26 @@ def _hedgerows(rng: np.random.Generator, scene: _Scene) -> np.ndarray:
     return edge & gaps & np.isin(scene.mask, _OPEN_LAND)
 
 
-def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Scene]:
-    """One tile: layout, clean mask, then the image with class textures, hedges and camera effects."""
-    scene = _layout(rng, size)
+def build_scene(rng: np.random.Generator, size: int, class_p: np.ndarray = PARCEL_CLASS_P) -> _Scene:
+    """A tile's layout and clean mask (parcels, copses, roads); nothing is painted yet.
+
+    The scene may be edited (more roads, parcels changing class) before :func:`paint_scene`.
+    """
+    scene = _layout(rng, size, class_p)
     _add_copses(rng, scene)
     _add_roads(rng, scene)
+    return scene
 
+
+def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Scene]:
+    """One tile: layout, clean mask, then the image with class textures, hedges and camera effects."""
+    scene = build_scene(rng, size)
+    return paint_scene(rng, scene), scene
+
+
+def paint_scene(rng: np.random.Generator, scene: _Scene) -> np.ndarray:
+    """The RGB uint8 image of a scene: class textures, hedgerows, then camera effects."""
+    size = scene.size
     n = len(scene.parcel_class)
     tint = (1 + rng.normal(0.0, 0.025, (n, 3))) * rng.uniform(0.86, 1.14, (n, 1))
     img = np.zeros((size, size, 3), np.float32)
@@ -389,7 +416,7 @@ def _render(rng: np.random.Generator, size: int) -> tuple[np.ndarray, _Scene]:
     noise *= np.float32(rng.uniform(3.0, 8.0))
     img += noise
     img += np.float32(0.5)
-    return np.clip(img, 0, 255, out=img).astype(np.uint8), scene
+    return np.clip(img, 0, 255, out=img).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------------
