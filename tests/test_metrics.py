@@ -24,10 +24,12 @@ from landseg.metrics import ConfusionMatrix, per_class_markdown, segmentation_sc
 C = len(BIODIVERSITY)
 IGNORE = BIODIVERSITY.ignore_index
 
-#: BIODIVERSITY with Background not counted in means (the usual "5 classes" report).
+#: BIODIVERSITY with Background not counted in means (the usual "5 classes" report; the default).
 NO_BACKGROUND = ClassTable(
     (ClassInfo("Background", (0, 0, 0), count_in_means=False), *BIODIVERSITY.classes[1:])
 )
+#: Every class counted in the means.
+ALL_COUNTED = ClassTable(tuple(ClassInfo(c.name, c.color, True) for c in BIODIVERSITY.classes))
 
 
 def _random_batch(gen: torch.Generator, n: int = 2, size: int = 16, logits: bool = True):
@@ -57,7 +59,7 @@ def test_matches_torchmetrics_over_several_batches():
         for m in [*ref.values(), acc]:
             m.update(preds, target)
 
-    scores = segmentation_scores(ours.compute(), BIODIVERSITY)
+    scores = segmentation_scores(ours.compute(), ALL_COUNTED)
     for key, metric in ref.items():
         np.testing.assert_allclose(scores[key], metric.compute().numpy(), rtol=1e-6, err_msg=key)
     assert scores["OA"] == pytest.approx(acc.compute().item(), rel=1e-6)
@@ -131,10 +133,11 @@ def test_background_exclusion_and_labels():
     gen = torch.Generator().manual_seed(2)
     cm = ConfusionMatrix(C)
     cm.update(*_random_batch(gen))
-    incl = segmentation_scores(cm.compute(), BIODIVERSITY)
+    incl = segmentation_scores(cm.compute(), ALL_COUNTED)
     excl = segmentation_scores(cm.compute(), NO_BACKGROUND)
-    by_exclude = segmentation_scores(cm.compute(), BIODIVERSITY, exclude=[0])
-    by_name = segmentation_scores(cm.compute(), BIODIVERSITY, exclude=["background"])
+    by_exclude = segmentation_scores(cm.compute(), ALL_COUNTED, exclude=[0])
+    by_name = segmentation_scores(cm.compute(), ALL_COUNTED, exclude=["background"])
+    assert segmentation_scores(cm.compute(), BIODIVERSITY)["mIoU"] == excl["mIoU"]  # the default table
 
     assert excl["mIoU"] == pytest.approx(float(np.mean(excl["IoU"][1:])))
     assert excl["mIoU_all"] == pytest.approx(incl["mIoU"])
@@ -167,7 +170,7 @@ def test_markdown_table():
     assert "Mean (5 classes, Background excluded)" in md and "Mean (6 classes)" in md
     assert f"{100 * scores['mIoU']:.2f}" in md
     # One mean row when every class counts.
-    md_all = per_class_markdown(segmentation_scores(cm.compute(), BIODIVERSITY), BIODIVERSITY)
+    md_all = per_class_markdown(segmentation_scores(cm.compute(), ALL_COUNTED), ALL_COUNTED)
     assert md_all.count("**Mean (") == 1
 
 

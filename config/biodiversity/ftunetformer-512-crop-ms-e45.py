@@ -7,7 +7,7 @@ name = "ftunetformer-512-crop-ms-e45"
 # Class table: index = value stored in the mask PNGs. `count_in_means: False` drops a class from
 # mIoU/mF1 (reports always show both variants).
 classes = [
-    {"name": "Background", "color": [0, 0, 0]},
+    {"name": "Background", "color": [0, 0, 0], "count_in_means": False},  # reported, not in the headline mean
     {"name": "Forest Land", "color": [34, 139, 34]},
     {"name": "Grassland", "color": [144, 238, 144]},
     {"name": "Cropland", "color": [255, 215, 0]},

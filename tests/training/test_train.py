@@ -88,3 +88,24 @@ def test_optimizer_groups_skip_decay_on_norms_and_biases(tmp_path: Path, tiny_da
     # (the demo config warms up, so the scheduler keeps the configured rate in initial_lr)
     assert groups["backbone"]["initial_lr"] == 1e-4 and groups["head"]["initial_lr"] == 1e-3
     assert groups["backbone_no_decay"]["weight_decay"] == 0.0 and groups["head"]["weight_decay"] == 0.01
+
+
+def test_train_warns_about_leaking_splits(tmp_path: Path, tiny_data: Path, tiny_config) -> None:
+    import shutil
+
+    from landseg.training.train import warn_if_leaking
+
+    data = tmp_path / "leaky"
+    shutil.copytree(tiny_data, data)
+    train_img = sorted((data / "Train/Rural/images_png").glob("*.png"))[0]
+    shutil.copy(train_img, data / "Val/Rural/images_png" / "copy_of_train.png")  # a Train tile in Val
+    shutil.copy(data / "Train/Rural/masks_png" / train_img.name, data / "Val/Rural/masks_png" / "copy_of_train.png")
+    exp = load_config(tiny_config(tmp_path, data, "leak"))
+    with pytest.warns(UserWarning, match="Data leakage between Train/Rural, Val/Rural"):
+        warn_if_leaking(exp)
+    clean = load_config(tiny_config(tmp_path, tiny_data, "clean"))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_leaking(clean)

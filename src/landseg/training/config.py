@@ -98,6 +98,8 @@ class TrainerConfig:
     gradient_clip_val: float | None = None
     num_threads: int | None = None
     progress_bar: bool = True
+    #: Look for tiles shared between train/val/test (geometry + content hashes) and warn.
+    check_leakage: bool = True
 
 
 @dataclass

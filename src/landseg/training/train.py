@@ -59,6 +59,22 @@ def build_trainer(exp: Experiment, callbacks: list | None = None) -> Any:
     )
 
 
+def warn_if_leaking(exp: Experiment) -> None:
+    """Warn when validation or test tiles overlap training tiles (held-out ground seen in training)."""
+    from pytorch_lightning.utilities import rank_zero_warn
+
+    from landseg.leakage import check_leakage
+
+    d = exp.data
+    if d.val_root and Path(d.val_root).resolve() != Path(d.root).resolve():
+        return  # splits in different roots (e.g. a combined training set): run `landseg check-leakage` by hand
+    splits = [s for s in (d.train_split, d.val_split, d.test_split) if s]
+    report = check_leakage(d.root, splits, skip_missing=True)
+    if report.leaking:
+        rank_zero_warn(f"Data leakage between {', '.join(splits)} in {d.root}: validation/test scores will be "
+                       f"optimistic.\n{report.report(max_pairs=5)}\nUse `landseg split --by space` to re-split.")
+
+
 def make_task(exp: Experiment) -> Any:
     """The LightningModule for an experiment (distillation configs get the KD task)."""
     if exp.teacher is not None:
@@ -92,6 +108,8 @@ def train(exp: Experiment, resume: bool = False) -> TrainResult:
     accelerator = _resolve_accelerator(t.accelerator)
     pin = exp.data.pin_memory if exp.data.pin_memory is not None else accelerator == "gpu"
     dm = SegmentationDataModule(exp.data, exp.class_table, seed=t.seed, pin_memory=pin, sampling=exp.sampling)
+    if t.check_leakage:
+        warn_if_leaking(exp)
     task = make_task(exp)
     trainer = build_trainer(exp)
     start = time.time()
