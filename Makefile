@@ -32,15 +32,14 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-# The demo: synthesize the benchmark, train a tiny FT-UNetFormer on CPU, evaluate it.
+# The demo: the whole multi-stage workflow on the embedded synthetic benchmark (runs/demo/), then
+# the progression report. A second `make demo` skips every unchanged stage.
 demo: $(STAMP)
-	rm -rf $(DEMO)/baseline $(DEMO)/eval
-	$(LANDSEG) synth $(DEMO)/data --tiles 160 --size 256 --seed 0 --overwrite
-	$(LANDSEG) train -c config/demo/baseline.py
-	$(LANDSEG) evaluate --checkpoint $(DEMO)/baseline/checkpoints/best.ckpt --data $(DEMO)/data --split Val \
-		--out $(DEMO)/eval --precision bf16 --batch-size 8
-	@$(PY) -c "import json; s=json.load(open('$(DEMO)/eval/metrics.json'))['scores']; \
-		print(f\"\nDEMO RESULT: validation {s['labels']['mIoU']} = {s['mIoU']:.3f}  (outputs in $(DEMO)/)\")"
+	$(LANDSEG) pipeline run config/demo/pipeline.yaml --no-progress
+	$(LANDSEG) report $(DEMO)
+	@$(PY) -c "import json; r=json.load(open('$(DEMO)/evaluate/stage.json'))['metrics']['results']; \
+		print(); [print(f\"DEMO RESULT: {m:15s} Test {s['Test']['scores']['labels']['mIoU']} = {s['Test']['scores']['mIoU']:.3f}\") for m, s in r.items()]; \
+		print('Report: $(DEMO)/report/report.html (and report.md)')"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_train.py

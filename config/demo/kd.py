@@ -5,3 +5,4 @@ name = "demo_kd"
 output_dir = "runs/demo/kd"
 teacher = dict(checkpoint="runs/demo/teacher/checkpoints/best.ckpt", precision="bf16")
 distill = dict(loss="kl", temperature=2.0, alpha=0.5)
+trainer = dict(max_epochs=8)

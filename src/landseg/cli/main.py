@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "synth": "synth",
     "train": "train",
     "evaluate": "evaluate",
+    "split": "split",
+    "check-leakage": "check_leakage",
     "hard-samples": "hard_samples",
     "import-oem": "import_oem",
     "remap": "remap",
@@ -28,6 +30,9 @@ COMMANDS: dict[str, str] = {
     "predict-pair": "predict_pair",
     "review": "review",
     "replace-masks": "replace_masks",
+    "pipeline": "pipeline",
+    "report": "report",
+    "ablate": "ablate",
 }
 
 
