@@ -129,6 +129,7 @@ def _hard_samples(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     _need(p, "checkpoint", "data")
     policy = parse_policy(p.get("policy", "tiers"))
     res = analyze_hard_samples(p["checkpoint"], p["data"], p.get("split", "Train"), ctx.dir / "out", policy=policy,
+                               batch_size=p.get("batch_size", 1), precision=p.get("precision", "32"),
                                progress=ctx.progress)
     return StageOutput({"weights": str(res.weights_tsv), "analysis": str(res.analysis_json),
                         "tables": str(res.tables_md)},
