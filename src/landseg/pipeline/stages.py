@@ -194,19 +194,30 @@ def _review(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 
 def _replace_masks(p: dict[str, Any], ctx: StageContext) -> StageOutput:
+    """Correct a hard-linked snapshot of the dataset, never the dataset itself.
+
+    Earlier stages (the models, predict-pair) read the dataset; correcting it in place would
+    change their inputs behind their backs on the next run. The snapshot costs no disk space:
+    unchanged files are hard links, and replace-masks swaps links, never writes through them.
+    """
+    import os
+
     from landseg.correction.replace import replace_masks
 
     _need(p, "decisions", "data_root")
-    _undo_previous(ctx)
+    source, snapshot = Path(p["data_root"]), ctx.dir / "data"
+    for stale in (snapshot, snapshot.with_name(f"{snapshot.name}_masks_original_backup")):
+        shutil.rmtree(stale, ignore_errors=True)
+    shutil.copytree(source, snapshot, copy_function=os.link, ignore=shutil.ignore_patterns(".landseg"))
     clean = p.get("clean_mask_dir")
-    before = _mask_accuracy(Path(p["data_root"]), clean) if clean else None
-    res = replace_masks(p["decisions"], p["data_root"], progress=ctx.progress)
+    before = _mask_accuracy(snapshot, clean) if clean else None
+    res = replace_masks(p["decisions"], snapshot, progress=ctx.progress)
     metrics: dict[str, Any] = {"replaced": res.replaced, "kept_gt": res.kept_gt, "skipped": res.skipped,
                                "already": res.already, "not_found": res.not_found, "report": res.report()}
     if clean:
-        metrics["accuracy_vs_clean"] = {"before": before, "after": _mask_accuracy(Path(p["data_root"]), clean)}
-    return StageOutput({"data_root": str(p["data_root"]), "backup": str(res.backup),
-                        "journal": str(res.journal or "")}, metrics)
+        metrics["accuracy_vs_clean"] = {"before": before, "after": _mask_accuracy(snapshot, clean)}
+    return StageOutput({"data_root": str(snapshot), "backup": str(res.backup), "journal": str(res.journal or "")},
+                       metrics)
 
 
 def _mask_accuracy(root: Path, clean_dir: str) -> dict[str, float]:
