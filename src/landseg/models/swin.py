@@ -139,7 +139,8 @@ class BasicLayer(nn.Module):
 
     def _shift_mask(self, h: int, w: int, device: torch.device) -> torch.Tensor:
         ws, ss = self.window_size, self.shift_size
-        hp, wp = -(-h // ws) * ws, -(-w // ws) * ws
+        # Written without negative floor division: ONNX exports that as truncation (wrong mask).
+        hp, wp = (h + ws - 1) // ws * ws, (w + ws - 1) // ws * ws
         img = torch.zeros((1, hp, wp, 1), device=device)
         cnt = 0
         for hs in (slice(0, -ws), slice(-ws, -ss), slice(-ss, None)):
