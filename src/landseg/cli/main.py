@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "pipeline": "pipeline",
     "report": "report",
     "ablate": "ablate",
+    "export": "export",
+    "model-card": "model_card",
 }
 
 
