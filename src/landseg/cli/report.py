@@ -1,0 +1,29 @@
+"""Write a run's report: report.md (with PNG figures) and a self-contained report.html.
+
+Every number is read from the stage records (<run_dir>/<stage>/stage.json) or the files they point
+to; stages that are missing or not complete show as "not run".
+
+Examples:
+  landseg report runs/demo                       # -> runs/demo/report/report.md, report.html
+  landseg report runs/demo --out reports/demo    # somewhere else
+"""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "report"
+HELP = "write report.md and a self-contained report.html from a pipeline run's stage records"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="the pipeline's run_dir (holds <stage>/stage.json), e.g. runs/demo")
+    p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: RUN_DIR/report)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from landseg.report import write_report
+
+    res = write_report(args.run_dir, args.out)
+    print(f"wrote {res.markdown} and {res.html} ({len(res.figures)} figure(s) next to the Markdown)")
+    return 0

@@ -1,0 +1,114 @@
+"""Sections about the workflow: dataset statistics, hard-sample tables, training curves, provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from landseg.hard_samples import HARD_CLASS_IOU
+from landseg.report.datasets import dataset_rows, epoch_samples
+from landseg.report.document import NOT_RUN, Figure, Para, Section, Table
+from landseg.report.figures import read_curve, training_curves_figure
+from landseg.report.fmt import count, pct, seconds, status_cell
+from landseg.report.records import RunRecords
+
+
+def dataset_section(rr: RunRecords) -> Section:
+    """The seed's "Dataset Statistics Summary", each number from the stage that produced it."""
+    sec = Section("Dataset statistics", "datasets")
+    sec.blocks.append(Para("Training tiles after each data step, from the stage records (synth counts, "
+                           "replace_masks replaced A/B, import_oem tiles, combine total, filter removed, "
+                           "hard_samples sum of weights). Effective samples per epoch: each tile once, except "
+                           "with hard-sample weights, where an epoch shows the rounded sum of the weights."))
+    rows = []
+    for r in dataset_rows(rr):
+        if not r.ran:
+            rows.append([r.step, NOT_RUN, "—", "—", "—", "—", r.notes])
+            continue
+        per_epoch = (count(epoch_samples(r.per_epoch)) if r.per_epoch is not None and r.step.startswith("Hard")
+                     else count(r.per_epoch))
+        rows.append([r.step, count(r.images), count(r.corrected), count(r.oem), count(r.removed), per_epoch, r.notes])
+    sec.blocks.append(Table(["Step", "Training images", "Corrected masks", "OEM images", "Removed",
+                             "Effective samples / epoch", "Notes"], rows, align=["l", "r", "r", "r", "r", "r", "l"]))
+    return sec
+
+
+def hard_samples_section(rr: RunRecords) -> Section:
+    """The weight-tier and per-class difficulty tables of the hard_samples record."""
+    sec = Section("Hard-sample weighting", "hard-samples")
+    hs, rec = rr.last_complete("hard_samples")
+    if hs is None:
+        stage = (rr.of_kind("hard_samples") or ["hard_samples"])[-1]
+        sec.blocks.append(Para(f"`{stage}`: {status_cell(rr.status(stage))}."))
+        return sec
+    m, params = rr.metrics(hs), (rec or {}).get("params") or {}
+    analysis = rr.read_json(rr.outputs(hs).get("analysis")) or {}
+    policy = (analysis.get("policy") or {}).get("kind") or params.get("policy", "tiers")
+    model = rr.stage_of_path(params.get("checkpoint"))
+    sec.blocks.append(Para(f"`{hs}` scored every tile of {params.get('split', 'Train')} whole with "
+                           f"{model or Path(str(params.get('checkpoint', '?'))).name}; policy **{policy}**."))
+    tiers = [[str(r.get("weight")), count(r.get("samples")), f"{float(r.get('percent', 0)):.1f}", str(r.get("meaning", ""))]
+             for r in m.get("tier_rows") or []]
+    sec.blocks.append(Table(["Weight", "Samples", "%", "Meaning"], tiers, align=["r", "r", "r", "l"],
+                            caption=f"Weight tiers (policy: {policy})"))
+    classes = []
+    for r in m.get("class_rows") or []:
+        tiles, hard = int(r.get("tiles") or 0), int(r.get("hard") or 0)
+        mean_w = r.get("mean_weight")
+        classes.append([str(r.get("name")), count(hard), count(tiles), f"{100 * hard / tiles:.1f}" if tiles else "—",
+                        "—" if mean_w is None else f"{float(mean_w):.2f}"])
+    sec.blocks.append(Table(["Class", "Hard samples", "Tiles with class", "% hard", "Avg weight"], classes,
+                            caption=f"Per-class difficulty (hard: class IoU < {HARD_CLASS_IOU:g} in a tile that "
+                                    "contains the class)"))
+    total = m.get("sum_of_weights")
+    if total is not None:
+        sec.blocks.append(Para(f"{count(m.get('tiles'))} unique tiles; sum of weights = {float(total):.2f} (an "
+                               f"epoch with sum_of_weights sampling shows {epoch_samples(float(total)):,} samples)."))
+    return sec
+
+
+def curves_section(rr: RunRecords, out_dir: Path, figures: list[Path]) -> Section:
+    """Train loss and val mIoU per epoch for every training stage, from its Lightning CSV log."""
+    sec = Section("Training curves", "curves")
+    curves, rows = [], []
+    for s in rr.of_kind("train"):
+        rec = rr.complete(s)
+        run = rr.path(rr.outputs(s).get("run_dir"))
+        csv = run / "csv" / "metrics.csv" if run else None
+        if rec is None or csv is None or not csv.is_file():
+            why = status_cell(rr.status(s)) if rec is None else "no csv/metrics.csv"
+            rows.append([s, why, "—", "—", "—"])
+            continue
+        c = read_curve(s, csv)
+        curves.append(c)
+        m = rec.get("metrics") or {}
+        best = max(range(len(c.val)), key=c.val.__getitem__) if c.val else None
+        rows.append([s, count(m.get("epochs")), pct(m.get("best_score")),
+                     "—" if best is None else str(c.val_epochs[best]), seconds(m.get("seconds", rec.get("duration_s")))])
+    if curves:
+        png = training_curves_figure(curves, out_dir / "training_curves.png")
+        figures.append(png)
+        sec.blocks.append(Figure(png, "Training loss and validation mIoU per epoch, one line per training stage"))
+    else:
+        sec.blocks.append(Para(f"No training stage has a CSV log yet ({NOT_RUN})."))
+    sec.blocks.append(Table(["Stage", "Epochs", "Best val_mIoU (%)", "Best epoch", "Training time"], rows,
+                            caption="Best val_mIoU is the score its best.ckpt was selected with (train record)."))
+    return sec
+
+
+def provenance_section(rr: RunRecords) -> Section:
+    """Per stage: status, duration, key, git commit, landseg version, start and end (UTC)."""
+    sec = Section("Appendix: provenance", "provenance")
+    where = f" of `{rr.pipeline_file}`" if rr.pipeline_file else ""
+    sec.blocks.append(Para(f"One row per stage{where} in pipeline order, from `<run_dir>/<stage>/stage.json`. "
+                           "The key hashes a stage's resolved parameters, config files and upstream keys."))
+    rows = []
+    for s in rr.order:
+        rec = rr.records.get(s) or {}
+        commit = str(rec.get("git_commit") or "—")[:10]
+        rows.append([s, rr.kinds.get(s, "?"), status_cell(rr.status(s)), seconds(rec.get("duration_s")),
+                     f"`{rec['key']}`" if rec.get("key") else "—", f"`{commit}`" if rec.get("git_commit") else "—",
+                     str(rec.get("landseg_version") or "—"), str(rec.get("started") or "—"),
+                     str(rec.get("ended") or "—")])
+    sec.blocks.append(Table(["Stage", "Kind", "Status", "Duration", "Key", "Git commit", "landseg", "Started",
+                             "Ended"], rows, align=["l", "l", "l", "r", "l", "l", "l", "l", "l"]))
+    return sec
