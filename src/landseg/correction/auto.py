@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from landseg.correction import DECISION_COLUMNS
+from landseg.correction.decision import Decision
 from landseg.errors import ConfigError, DatasetError
 
 DEFAULT_AUTO_POLICY = "agree>=0.85,quality<0.6"
@@ -42,24 +42,6 @@ _EXAMPLE = "e.g. agree>=0.85,quality<0.6,prefer=best"
 _OPS = {"agree": (">=", ">"), "quality": ("<", "<=")}
 _FAILS = {">=": "<", ">": "≤", "<": "≥", "<=": ">"}
 _ROW_KEYS = ("image", "agreement", "label_quality", "iou_A", "iou_B", "acc_A", "acc_B", "pred_A", "pred_B")
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One row of decisions.csv (fields in :data:`landseg.correction.DECISION_COLUMNS` order)."""
-
-    image: str
-    choice: str
-    reviewer: str
-    time: str
-    note: str
-    prediction: str
-
-    def as_row(self) -> dict[str, str]:
-        return dict(zip(DECISION_COLUMNS, astuple(self), strict=True))
-
-
-assert [f.name for f in fields(Decision)] == DECISION_COLUMNS, "Decision must mirror DECISION_COLUMNS"
 
 
 def _compare(value: float, op: str, threshold: float) -> bool:

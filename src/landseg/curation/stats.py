@@ -33,6 +33,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from landseg.classes import BIODIVERSITY, ClassTable
+from landseg.data.files import mask_array
 from landseg.errors import DatasetError
 from landseg.utils import jsonable
 
@@ -81,13 +82,7 @@ def decode_mask(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
-            if img.mode not in ("L", "P"):
-                raise DatasetError(
-                    f"mask {path} is a mode-{img.mode} image; masks must be class-index PNGs: one 8-bit band "
-                    "(mode L or P) whose values are class indices (0, 1, 2, ...), not colours. Convert colour "
-                    "masks to class indices first."
-                )
-            return np.array(img, dtype=np.uint8)
+            return mask_array(img, path)
     except _PIL_ERRORS as exc:
         raise DatasetError(
             f"cannot read mask {path}: {exc}. The file is corrupt, truncated or not an image; "

@@ -205,13 +205,18 @@ def read_mask(path: str | Path) -> np.ndarray:
             raise DatasetError(f"mask {path} has {data.shape[0]} bands; masks must have one band of class indices.")
         return data[0]
     with _open_pil(path, "mask") as img:
-        if img.mode not in ("L", "P"):
-            raise DatasetError(
-                f"mask {path} is a mode-{img.mode} image; masks must be class-index PNGs: one 8-bit band "
-                "(mode L or P) whose values are class indices (0, 1, 2, ...), not colours. Convert colour "
-                "masks to class indices first."
-            )
-        return np.array(img, dtype=np.uint8)
+        return mask_array(img, path)
+
+
+def mask_array(img: Image.Image, path: str | Path) -> np.ndarray:
+    """Class indices of an opened mask image; colour (RGB) masks are refused with what to do."""
+    if img.mode not in ("L", "P"):
+        raise DatasetError(
+            f"mask {path} is a mode-{img.mode} image; masks must be class-index PNGs: one 8-bit band "
+            "(mode L or P) whose values are class indices (0, 1, 2, ...), not colours. Convert colour "
+            "masks to class indices first."
+        )
+    return np.array(img, dtype=np.uint8)
 
 
 def image_size(path: str | Path, kind: str = "file") -> tuple[int, int]:

@@ -12,12 +12,13 @@ import io
 import sqlite3
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from landseg.correction import CHOICES, DECISION_COLUMNS
+from landseg.correction.decision import Decision
 from landseg.errors import LandsegError
 from landseg.utils import atomic_write_text
 
@@ -40,25 +41,6 @@ CREATE INDEX IF NOT EXISTS decisions_image ON decisions (image, id);
 def utc_now() -> str:
     """ISO 8601 UTC with a ``Z``, e.g. ``2026-11-23T10:00:00Z`` (sortable, unambiguous)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One reviewer decision; the fields are :data:`landseg.correction.DECISION_COLUMNS`."""
-
-    image: str
-    choice: str
-    reviewer: str
-    time: str
-    note: str = ""
-    prediction: str = ""
-
-    @classmethod
-    def coerce(cls, obj: Any) -> Decision:
-        """Accept any object or mapping with the DECISION_COLUMNS fields (e.g. auto decisions)."""
-        get = obj.get if isinstance(obj, dict) else (lambda k, d=None: getattr(obj, k, d))
-        values = {k: get(k, "") for k in DECISION_COLUMNS}
-        return cls(**{k: "" if v is None else str(v) for k, v in values.items()})
 
 
 class DecisionStore:
