@@ -38,7 +38,7 @@ demo: $(STAMP)
 	$(LANDSEG) pipeline run config/demo/pipeline.yaml --no-progress
 	$(LANDSEG) report $(DEMO)
 	@$(PY) -c "import json; r=json.load(open('$(DEMO)/evaluate/stage.json'))['metrics']['results']; \
-		print(); [print(f\"DEMO RESULT: {m:15s} Test {s['Test']['scores']['labels']['mIoU']} = {s['Test']['scores']['mIoU']:.3f}\") for m, s in r.items()]; \
+		print(); [print(f\"DEMO RESULT: {m:15s} Val {s['Val']['scores']['labels']['mIoU']} = {s['Val']['scores']['mIoU']:.3f}, Test = {s['Test']['scores']['mIoU']:.3f}\") for m, s in r.items()]; \
 		print('Report: $(DEMO)/report/report.html (and report.md)')"
 
 bench: $(STAMP)
