@@ -114,7 +114,9 @@ def make_run(run: Path, exclude_background: bool = False) -> Path:
     """A complete fake run of the demo pipeline (every stage record, small files)."""
     run.mkdir(parents=True, exist_ok=True)
     (run / "pipeline.yaml").write_text("name: fakedemo\nrun_dir: " + str(run) + "\nstages:\n"
-                                       + "".join(f"  - {{name: {s}, kind: {k}}}\n" for s, k in STAGES))
+                                       + "".join(f"  - {{name: {s}, kind: {k}"
+                                                 + (f", params: {{config: config/demo/{s}.py}}" if k == "train" else "")
+                                                 + "}\n" for s, k in STAGES))
     data, combined = run / "data", run / "combined"
     record(run, "data", "synth", minute=1, params={"out": str(data)}, outputs={"out": str(data)},
            metrics={"counts": {"Train": 96, "Val": 32, "Test": 32}, "noisy_masks": 39})
@@ -320,8 +322,24 @@ def test_counted_mean_variant_is_labelled_next_to_the_all_class_mean(tmp_path: P
     perf = _section(md, "Performance progression")
     assert ("| mIoU (6 classes) | mIoU (5 classes, Background excluded) | mean F1 (6 classes) "
             "| mean F1 (5 classes, Background excluded) | OA |") in perf
-    assert "Δ mIoU (5 classes, Background excluded) vs baseline (pp)" in perf
+    assert "Δ is the change of the mIoU (5 classes, Background excluded) against baseline" in perf
     assert "| Background † |" in _section(md, "Per-class IoU on Test")
+
+
+def test_training_tiles_follow_a_corrected_copy(run: Path) -> None:
+    """replace_masks may write the corrected dataset to a copy: its tiles are still its input's."""
+    copy = run / "replace_masks" / "data"
+    rec = json.loads((run / "replace_masks" / "stage.json").read_text())
+    rec["params"]["data_root"], rec["outputs"]["data_root"] = str(run / "data"), str(copy)
+    (run / "replace_masks" / "stage.json").write_text(json.dumps(rec))
+    config_path = run / "step2_finetune" / "run" / "config.json"
+    config = json.loads(config_path.read_text())
+    config["data"]["root"] = str(copy)
+    config_path.write_text(json.dumps(config))
+    md = write_report(run).markdown.read_text()
+    step2 = _row(_section(md, "Performance progression"), "step2_finetune")
+    assert "| 96 |" in step2 and "trained on `data` Train/Rural after `replace_masks`" in step2
+    assert "trained on `data` Train/Rural;" in _row(_section(md, "Performance progression"), "baseline")
 
 
 def test_html_is_self_contained(run: Path) -> None:
@@ -372,3 +390,25 @@ def test_screenshot_of_the_html_report_in_headless_chromium(run: Path) -> None:
             browser.close()
     assert all(u.startswith(("file:", "data:")) for u in requests), requests
     assert shot.stat().st_size > 50_000
+
+
+def test_a_report_stage_at_the_end_of_a_pipeline(run: Path) -> None:
+    """The pipeline's `report` kind calls write_report on its own run_dir, while its record says running."""
+    from landseg.pipeline import run_pipeline
+
+    pipeline = run / "pipeline.yaml"
+    pipeline.write_text(pipeline.read_text() + "  - {name: report, kind: report}\n")
+    res = run_pipeline(pipeline, only="report", progress=False, log=lambda *_: None)
+    assert res.ran == ["report"]
+    md = (run / "report" / "report.md").read_text()
+    assert "| report | report | writing this report |" in md and "15 of 16 stages complete" in md
+    assert json.loads((run / "report" / "stage.json").read_text())["outputs"]["html"].endswith("report.html")
+
+
+def test_figures_of_an_earlier_report_are_not_left_behind(run: Path) -> None:
+    first = write_report(run)
+    assert (first.markdown.parent / "confusion_kd_Test.png").is_file()
+    shutil.rmtree(run / "evaluate")
+    second = write_report(run)
+    assert not any(second.markdown.parent.glob("confusion_*.png"))
+    assert sorted(p.name for p in second.markdown.parent.glob("*.png")) == ["training_curves.png"]

@@ -35,6 +35,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     rr = RunRecords.load(run_dir)
     out = Path(out_dir) if out_dir is not None else rr.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
+    for stale in (*out.glob("confusion_*.png"), out / "per_class_iou.png", out / "training_curves.png"):
+        stale.unlink(missing_ok=True)  # figures of an earlier report that this one may no longer draw
     figures: list[Path] = []
     models = rr.models()
     sections: list[Section | None] = [
@@ -55,6 +57,12 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
                   "complete read **not run**. Scores are percentages (IoU, F1, OA), differences are "
                   "percentage points (pp).")]
     kept = [s for s in sections if s is not None]
-    md = atomic_write_text(out / "report.md", render_markdown(title, intro, kept))
-    page = atomic_write_text(out / "report.html", render_html(title, intro, kept))
+    md = _shareable(atomic_write_text(out / "report.md", render_markdown(title, intro, kept)))
+    page = _shareable(atomic_write_text(out / "report.html", render_html(title, intro, kept)))
     return ReportResult(md, page, figures)
+
+
+def _shareable(path: Path) -> Path:
+    """Atomic writes create owner-only (0600) files; a report is meant to be read by others."""
+    path.chmod(0o644)
+    return path

@@ -87,13 +87,16 @@ def _tiles(rr: RunRecords, root: str, split: str, stage: str) -> TrainingSet:
     for s in rr.of_kind("combine"):
         if same_path(rr.outputs(s).get("out"), root) and "total" in rr.metrics(s):
             return TrainingSet(int(rr.metrics(s)["total"]), f"`{s}` {split}")
-    # replace_masks corrects in place: only stages after it in the pipeline saw the corrected masks
-    corrected = [s for s in rr.of_kind("replace_masks") if same_path(rr.outputs(s).get("data_root"), root)
-                 and rank.get(s, 0) < rank.get(stage, 0)]
+    # replace_masks writes corrected masks to its data_root (in place or a copy of its input): only
+    # stages after it in the pipeline train on them, and the tiles are those of its input dataset
+    origin, corrected = root, None
+    for s in rr.of_kind("replace_masks"):
+        if same_path(rr.outputs(s).get("data_root"), root) and rank.get(s, 0) < rank.get(stage, 0):
+            origin, corrected = ((rr.complete(s) or {}).get("params") or {}).get("data_root") or root, s
     for s in rr.of_kind("synth"):
         counts = rr.metrics(s).get("counts") or {}
-        if same_path(rr.outputs(s).get("out"), root) and top in counts:
-            after = f" after `{corrected[-1]}`" if corrected else ""
+        if (same_path(rr.outputs(s).get("out"), root) or same_path(rr.outputs(s).get("out"), origin)) and top in counts:
+            after = f" after `{corrected}`" if corrected else ""
             return TrainingSet(int(counts[top]), f"`{s}` {split}{after}")
     for s in rr.of_kind("hard_samples"):
         p = (rr.complete(s) or {}).get("params") or {}

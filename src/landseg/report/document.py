@@ -30,6 +30,8 @@ class Table:
     #: "l" or "r" per column; default: first column left, the rest right (numbers).
     align: list[str] | None = None
     caption: str = ""
+    #: The last column holds free text (notes): HTML gives it room to wrap instead of squeezing it.
+    notes: bool = False
 
     def alignment(self) -> list[str]:
         return self.align or ["l"] + ["r"] * (len(self.headers) - 1)
@@ -113,8 +115,11 @@ nav a, nav a:visited { color: var(--accent); text-decoration: none; }
 .table-wrap { overflow-x: auto; margin: 12px 0 4px; }
 table { border-collapse: collapse; font-size: 13.5px; font-variant-numeric: tabular-nums; }
 th, td { padding: 5px 10px; border-bottom: 1px solid var(--rule); vertical-align: top; }
-th { background: var(--band); font-weight: 600; text-align: left; border-bottom: 2px solid var(--rule); }
-th.r, td.r { text-align: right; white-space: nowrap; }
+th { background: var(--band); font-weight: 600; text-align: left; border-bottom: 2px solid var(--rule);
+     vertical-align: bottom; }
+th.r, td.r { text-align: right; }
+td.r { white-space: nowrap; }
+td.notes { min-width: 300px; font-size: 13px; color: #3e4c59; }
 tbody tr:hover { background: #fafcff; }
 td.na { color: #9aa5b1; font-style: italic; }
 .pos { color: #1e7b34; } .neg { color: #b42318; }
@@ -147,8 +152,9 @@ def _html_table(t: Table) -> str:
     rows = []
     for row in t.rows:
         cells = []
-        for c, a in zip(row, align, strict=True):
+        for i, (c, a) in enumerate(zip(row, align, strict=True)):
             cls = f"{a} na" if c.startswith(NOT_RUN) or c in ("n/a", "—") else a
+            cls += " notes" if t.notes and i == len(row) - 1 else ""
             cells.append(f'<td class="{cls}">{_cell(c)}</td>')
         rows.append("<tr>" + "".join(cells) + "</tr>")
     cap = f'<p class="caption">{_inline(t.caption)}</p>' if t.caption else ""
@@ -184,5 +190,6 @@ def render_html(title: str, intro: list[Para], sections: list[Section]) -> str:
                 body.append('<div class="grid">' + "".join(_html_figure(f) for f in b.figures) + "</div>")
         body.append("</section>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{html.escape(title)}</title>"
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title>"
             f"<style>{_CSS}</style></head><body><main>\n" + "\n".join(body) + "\n</main></body></html>\n")

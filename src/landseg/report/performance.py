@@ -29,7 +29,8 @@ def splits(rr: RunRecords, models: list[Model]) -> list[str]:
     return sorted(seen, key=lambda s: (not s.lower().startswith("test"), seen.index(s)))
 
 
-def test_split(split_names: list[str]) -> str | None:
+def judge_split(split_names: list[str]) -> str | None:
+    """The split the per-class and confusion sections use: Test when evaluated, else the first."""
     return next((s for s in split_names if s.lower().startswith("test")), split_names[0] if split_names else None)
 
 
@@ -85,8 +86,7 @@ def _table(rr: RunRecords, models: list[Model], split: str, key: str, base: int,
     cols = mean_columns(labels)
     base_scores = (_entry(models[base], split).get(key) or {}) if models else {}
     headers = ["Stage", *(["Training tiles"] if full else []), *(h for _, h in cols), "OA",
-               f"Δ {labels.get('mIoU', 'mIoU')} vs {models[base].name if models else 'baseline'} (pp)",
-               *(["Notes"] if full else [])]
+               f"Δ vs {models[base].name if models else 'baseline'} (pp)", *(["Notes"] if full else [])]
     rows = []
     for i, m in enumerate(models):
         s = _entry(m, split).get(key)
@@ -101,7 +101,7 @@ def _table(rr: RunRecords, models: list[Model], split: str, key: str, base: int,
             rows.append([m.name, tiles, *cells, model_notes(rr, m)])
         else:
             rows.append([m.name, *cells])
-    return Table(headers, rows, align=["l"] + ["r"] * (len(headers) - 1 - full) + ["l"] * full)
+    return Table(headers, rows, align=["l"] + ["r"] * (len(headers) - 1 - full) + ["l"] * full, notes=full)
 
 
 def progression_section(rr: RunRecords, models: list[Model]) -> Section:
@@ -112,9 +112,11 @@ def progression_section(rr: RunRecords, models: list[Model]) -> Section:
         stage = (rr.of_kind("evaluate") or ["evaluate"])[-1]
         sec.blocks.append(Para(f"`{stage}`: **{status_cell(rr.status(stage))}**, so there are no scores yet."))
     else:
-        sec.blocks.append(Para(f"Scores (%) from the `{ev}` record; Δ in percentage points against the "
-                               f"baseline; training tiles from the records of the stages that made each "
-                               "training set (see Dataset statistics)."))
+        label = _labels(models).get("mIoU", "mIoU")
+        sec.blocks.append(Para(f"Scores (%) from the `{ev}` record. Δ is the change of the {label} against "
+                               f"{models[baseline_index(models)].name if models else 'the baseline'} in percentage "
+                               "points. Training tiles come from the records of the stages that made each training "
+                               "set (see Dataset statistics)."))
     base = baseline_index(models)
     for n, split in enumerate(splits(rr, models) or ["Test"]):
         corrected = any("original_scores" in _entry(m, split) for m in models)
@@ -128,15 +130,15 @@ def progression_section(rr: RunRecords, models: list[Model]) -> Section:
             intro = f"**{split}** (checkpoints are selected on it)."
         sec.blocks += [Para(intro), _table(rr, models, split, "scores", base, full=n == 0)]
         if corrected:
-            sec.blocks += [Para(f"**{split} against the original ground truth**: the same predictions scored "
-                                "against the masks as they were before correction (the backup replace_masks kept)."),
+            sec.blocks += [Para(f"**{split} against the original ground truth**: the same predictions scored against "
+                                "the masks as they were before correction (the backup replace_masks kept)."),
                            _table(rr, models, split, "original_scores", base, full=False)]
     return sec
 
 
 def per_class_section(rr: RunRecords, models: list[Model], out_dir: Path, figures: list[Path]) -> Section:
     """Per-class IoU per stage on Test, with deltas against the baseline, as a table and a bar chart."""
-    split = test_split(splits(rr, models))
+    split = judge_split(splits(rr, models))
     sec = Section(f"Per-class IoU on {split or 'Test'}", "per-class")
     done = [m for m in models if split and _entry(m, split).get("scores")]
     if not done:
@@ -149,13 +151,13 @@ def per_class_section(rr: RunRecords, models: list[Model], out_dir: Path, figure
     rows = []
     for c, name in enumerate(scores[0].get("class_names", classes.names)):
         base_v = scores[base]["IoU"][c]
-        rows.append([name + ("" if c in counted else " †"),
-                     *(pct(s["IoU"][c]) if i == base else with_delta(s["IoU"][c], base_v) for i, s in enumerate(scores))])
+        cells = [pct(s["IoU"][c]) if i == base else with_delta(s["IoU"][c], base_v) for i, s in enumerate(scores)]
+        rows.append([name + ("" if c in counted else " †"), *cells])
     for key, label in mean_columns(scores[0].get("labels") or {}):
         if key.startswith("mIoU"):
             base_v = scores[base].get(key)
-            rows.append([f"**{label}**", *(f"**{pct(s.get(key)) if i == base else with_delta(s.get(key), base_v)}**"
-                                          for i, s in enumerate(scores))])
+            cells = [pct(s.get(key)) if i == base else with_delta(s.get(key), base_v) for i, s in enumerate(scores)]
+            rows.append([f"**{label}**", *(f"**{c}**" for c in cells)])
     missing = [m.name for m in models if m not in done]
     sec.blocks.append(Para(f"IoU (%) on {split}; in brackets the change against {done[base].name} in percentage "
                            "points." + (f" Not evaluated: {', '.join(missing)} ({NOT_RUN})." if missing else "")
@@ -172,7 +174,7 @@ def per_class_section(rr: RunRecords, models: list[Model], out_dir: Path, figure
 
 def confusion_section(rr: RunRecords, models: list[Model], out_dir: Path, figures: list[Path]) -> Section:
     """Row-normalised confusion matrices per model on Test (the evaluate stage's PNGs)."""
-    split = test_split(splits(rr, models))
+    split = judge_split(splits(rr, models))
     sec = Section(f"Confusion matrices on {split or 'Test'}", "confusion")
     classes = rr.class_table()
     grid: list[Figure] = []
@@ -182,8 +184,8 @@ def confusion_section(rr: RunRecords, models: list[Model], out_dir: Path, figure
         png = None
         if e:
             dest = out_dir / f"confusion_{m.name}_{split.replace('/', '_')}.png"
-            png = confusion_png(rr.path(e.get("confusion_png")), rr.read_json(e.get("metrics_json")), classes, dest,
-                                f"{m.name} on {split}")
+            png = confusion_png(rr.path(e.get("confusion_png")), rr.read_json(e.get("metrics_json")), classes,
+                                dest, f"{m.name} on {split}")
         if png is None:
             missing.append(m.name)
             continue
@@ -211,12 +213,13 @@ def clean_section(rr: RunRecords, models: list[Model]) -> Section | None:
                               is not None else ".")))
     if acc:
         before, after = acc.get("before") or {}, acc.get("after") or {}
-        rows = [[split, pct(before.get(split)), pct(after.get(split)), delta_pp(after.get(split), before.get(split))]
-                for split in dict.fromkeys([*before, *after])]
+        rows = [[sp, pct(before.get(sp)), pct(after.get(sp)), delta_pp(after.get(sp), before.get(sp))]
+                for sp in dict.fromkeys([*before, *after])]
         sec.blocks += [Para(f"Pixel accuracy (%) of the masks against the clean truth, before and after `{rm}`."),
                        Table(["Split", "before correction", "after correction", "Δ (pp)"], rows)]
     else:
-        sec.blocks.append(Para(f"Mask accuracy before/after correction: {NOT_RUN} (replace_masks with clean_mask_dir)."))
+        sec.blocks.append(Para(f"Mask accuracy before/after correction: {NOT_RUN} "
+                               "(replace_masks with clean_mask_dir)."))
     if has_clean:
         split_names = splits(rr, models)
         labels = _labels(models, "clean_scores")
@@ -225,8 +228,8 @@ def clean_section(rr: RunRecords, models: list[Model]) -> Section | None:
         headers = ["Stage", *(f"{sp} {h}" for sp in split_names for _, h in cols)]
         rows = [[m.name, *(pct((_entry(m, sp).get("clean_scores") or {}).get(k), NOT_RUN)
                            for sp in split_names for k, _ in cols)] for m in models]
-        sec.blocks += [Para("Each model's scores (%) against the clean truth (the evaluate stage's `clean_scores`)."),
-                       Table(headers, rows)]
+        sec.blocks += [Para("Each model's scores (%) against the clean truth (the evaluate stage's "
+                            "`clean_scores`)."), Table(headers, rows)]
     else:
         sec.blocks.append(Para(f"Models against the clean truth: {NOT_RUN} (evaluate with clean_mask_dir)."))
     return sec

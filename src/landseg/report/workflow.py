@@ -28,7 +28,8 @@ def dataset_section(rr: RunRecords) -> Section:
                      else count(r.per_epoch))
         rows.append([r.step, count(r.images), count(r.corrected), count(r.oem), count(r.removed), per_epoch, r.notes])
     sec.blocks.append(Table(["Step", "Training images", "Corrected masks", "OEM images", "Removed",
-                             "Effective samples / epoch", "Notes"], rows, align=["l", "r", "r", "r", "r", "r", "l"]))
+                             "Effective samples / epoch", "Notes"], rows, align=["l", "r", "r", "r", "r", "r", "l"],
+                            notes=True))
     return sec
 
 
@@ -46,8 +47,8 @@ def hard_samples_section(rr: RunRecords) -> Section:
     model = rr.stage_of_path(params.get("checkpoint"))
     sec.blocks.append(Para(f"`{hs}` scored every tile of {params.get('split', 'Train')} whole with "
                            f"{model or Path(str(params.get('checkpoint', '?'))).name}; policy **{policy}**."))
-    tiers = [[str(r.get("weight")), count(r.get("samples")), f"{float(r.get('percent', 0)):.1f}", str(r.get("meaning", ""))]
-             for r in m.get("tier_rows") or []]
+    tiers = [[str(r.get("weight")), count(r.get("samples")), f"{float(r.get('percent', 0)):.1f}",
+              str(r.get("meaning", ""))] for r in m.get("tier_rows") or []]
     sec.blocks.append(Table(["Weight", "Samples", "%", "Meaning"], tiers, align=["r", "r", "r", "l"],
                             caption=f"Weight tiers (policy: {policy})"))
     classes = []
@@ -82,8 +83,8 @@ def curves_section(rr: RunRecords, out_dir: Path, figures: list[Path]) -> Sectio
         curves.append(c)
         m = rec.get("metrics") or {}
         best = max(range(len(c.val)), key=c.val.__getitem__) if c.val else None
-        rows.append([s, count(m.get("epochs")), pct(m.get("best_score")),
-                     "—" if best is None else str(c.val_epochs[best]), seconds(m.get("seconds", rec.get("duration_s")))])
+        rows.append([s, count(m.get("epochs")), pct(m.get("best_score")), "—" if best is None else str(c.val_epochs[best]),
+                     seconds(m.get("seconds", rec.get("duration_s")))])
     if curves:
         png = training_curves_figure(curves, out_dir / "training_curves.png")
         figures.append(png)
@@ -105,7 +106,10 @@ def provenance_section(rr: RunRecords) -> Section:
     for s in rr.order:
         rec = rr.records.get(s) or {}
         commit = str(rec.get("git_commit") or "—")[:10]
-        rows.append([s, rr.kinds.get(s, "?"), status_cell(rr.status(s)), seconds(rec.get("duration_s")),
+        # a pipeline's `report` stage runs this code: its record says "running" while the report is written
+        status = ("writing this report" if rr.kinds.get(s) == "report" and rr.status(s) == "running"
+                  else status_cell(rr.status(s)))
+        rows.append([s, rr.kinds.get(s, "?"), status, seconds(rec.get("duration_s")),
                      f"`{rec['key']}`" if rec.get("key") else "—", f"`{commit}`" if rec.get("git_commit") else "—",
                      str(rec.get("landseg_version") or "—"), str(rec.get("started") or "—"),
                      str(rec.get("ended") or "—")])
