@@ -15,6 +15,14 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num-classes", type=int, default=None, help="class count for GeoSeg checkpoints (default 6)")
 
 
+def add_data_arguments(p: argparse.ArgumentParser, split: str) -> None:
+    """--data, --split, --out and --mask-dir for commands that score a checkpoint on a split."""
+    p.add_argument("--data", required=True, help="dataset root (LoveDA layout or flat)")
+    p.add_argument("--split", default=split, help=f"split folder, e.g. {split} or {split}/Rural (default: {split})")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--mask-dir", default="masks_png", help="mask folder name, e.g. masks_png_clean (default masks_png)")
+
+
 def add_runtime_arguments(p: argparse.ArgumentParser, batch_size: int, batch_help: str = "tiles per forward pass") -> None:
     p.add_argument("--batch-size", type=int, default=batch_size, help=f"{batch_help} (default {batch_size})")
     p.add_argument("--precision", default="32", choices=["32", "bf16"],

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from landseg.cli.common import add_model_arguments, add_runtime_arguments, model_options
+from landseg.cli.common import add_data_arguments, add_model_arguments, add_runtime_arguments, model_options
 
 NAME = "evaluate"
 HELP = "score a checkpoint on a split (metrics.json, metrics.md, confusion_matrix.png)"
@@ -19,10 +19,7 @@ HELP = "score a checkpoint on a split (metrics.json, metrics.md, confusion_matri
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
-    p.add_argument("--data", required=True, help="dataset root (LoveDA layout or flat)")
-    p.add_argument("--split", default="Val", help="split folder, e.g. Val or Val/Rural (default: Val)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--mask-dir", default="masks_png", help="mask folder name (e.g. masks_png_clean)")
+    add_data_arguments(p, split="Val")
     p.add_argument("--original-masks", default=None, metavar="BACKUP",
                    help="also score against these original masks (the backup replace-masks made), side by side")
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import argparse
 
-from landseg.cli.common import add_model_arguments, add_runtime_arguments, model_options
+from landseg.cli.common import add_data_arguments, add_model_arguments, add_runtime_arguments, model_options
 
 NAME = "hard-samples"
 HELP = "per-tile difficulty of a checkpoint and sampling weights (sample_weights.tsv)"
@@ -33,10 +33,7 @@ HELP = "per-tile difficulty of a checkpoint and sampling weights (sample_weights
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_model_arguments(p)
-    p.add_argument("--data", required=True, help="dataset root (LoveDA layout or flat)")
-    p.add_argument("--split", default="Train", help="split folder, e.g. Train or Train/Rural (default: Train)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--mask-dir", default="masks_png", help="mask folder name (default masks_png)")
+    add_data_arguments(p, split="Train")
     pol = p.add_argument_group("weight policy (options of another policy are refused)")
     pol.add_argument("--policy", default="tiers", choices=["tiers", "additive", "continuous"],
                      help="how mean/per-class IoU become a weight (default tiers)")
