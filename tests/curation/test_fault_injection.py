@@ -29,10 +29,20 @@ LANDSEG = str(Path(sys.executable).with_name("landseg"))
 
 
 def tree(root: Path) -> dict[str, str]:
+    """Every data file by relative path -> sha256.
+
+    Skipped: landseg's bookkeeping, and the temp file of a write that a kill interrupted
+    (``.<name>.landseg-tmp``: never read as data; the re-run removes it, which is asserted).
+    """
     if not root.exists():
         return {}
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and ".landseg" not in p.parts}
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and ".landseg" not in p.parts and not p.name.endswith(".landseg-tmp")}
+
+
+def no_temp_files(*roots: Path) -> bool:
+    return not [p for root in roots if root.exists() for p in root.rglob("*.landseg-tmp")]
 
 
 def make_dataset(root: Path, n: int, seed: int, prefix: str = "t") -> None:
@@ -99,6 +109,7 @@ def test_filter_survives_kill_9_at_random_points(tmp_path: Path) -> None:
         mid_apply += bool(unfinished)
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
+        assert no_temp_files(ds, backup)
         check_each_file_once(original, [ds, backup])
         assert len(tree(backup)) == 120  # the 60 Settlement tiles: image + mask each
         assert not Journal.unfinished(ds)
@@ -135,6 +146,7 @@ def test_combine_into_existing_folder_survives_kill_9(tmp_path: Path) -> None:
         mid_apply += bool(Journal.unfinished(out))
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert done.returncode == 0, done.stderr
+        assert no_temp_files(out)
         final = tree(out)
         assert {k: v for k, v in final.items() if k != "manifest.csv"} == sources
         assert len((out / "manifest.csv").read_text().splitlines()) == 1 + 90
