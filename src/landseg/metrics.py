@@ -8,7 +8,7 @@ state that has to be synchronised across DDP ranks (a plain sum).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -17,6 +17,7 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from landseg.classes import DEFAULT_IGNORE_INDEX, ClassTable
+from landseg.utils import jsonable as to_jsonable  # the one strict-JSON converter
 
 __all__ = [
     "ConfusionMatrix",
@@ -200,23 +201,6 @@ def segmentation_scores(
         scores["labels"][mean_key] = f"{_MEAN_NAMES[mean_key]} ({label_counted})"
         scores["labels"][f"{mean_key}_all"] = f"{_MEAN_NAMES[mean_key]} ({label_all})"
     return scores
-
-
-def to_jsonable(obj: Any) -> Any:
-    """Recursively turn scores into strict-JSON data: numpy/torch → Python, NaN/inf → None."""
-    if isinstance(obj, Tensor):
-        obj = obj.detach().cpu().numpy()
-    if isinstance(obj, np.ndarray):
-        obj = obj.tolist()
-    if isinstance(obj, Mapping):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [to_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def _fmt_pct(value: float | None) -> str:

@@ -3,24 +3,30 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 
 def jsonable(obj: Any) -> Any:
-    """Convert nested dicts/tuples/paths/NaN to JSON-safe plain data (NaN becomes null)."""
-    if isinstance(obj, dict):
+    """Strict-JSON plain data from nested dicts/lists/tuples, numpy or torch values and paths.
+
+    NaN and ±inf become null (strict JSON has neither). Torch is never imported: tensors and
+    arrays are recognised by their ``tolist``/``item`` methods.
+    """
+    if isinstance(obj, Mapping):
         return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [jsonable(v) for v in obj]
-    if isinstance(obj, float) and obj != obj:
-        return None
     if isinstance(obj, Path):
         return str(obj)
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        return jsonable(obj.item())
+    if hasattr(obj, "tolist") and callable(obj.tolist):  # numpy arrays and scalars, torch tensors
+        return jsonable(obj.tolist())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
     return obj
 
 

@@ -22,12 +22,11 @@ import numpy as np
 from PIL import Image
 
 from landseg.correction import CHOICES, DECISION_COLUMNS
-from landseg.curation.journal import Journal, Op, describe_ops, sha256_file
+from landseg.curation.journal import STAGING, Journal, Op, describe_ops, sha256_file
 from landseg.data.files import read_mask
 from landseg.errors import DatasetError
 from landseg.utils import atomic_write_text
 
-STAGING = Path(".landseg") / "staging"
 BACKUP_MANIFEST = "SHA256SUMS"
 
 

@@ -15,14 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landseg.classes import BIODIVERSITY, ClassTable
-from landseg.curation.journal import Journal, Op, describe_ops, sha256_file
+from landseg.curation.journal import STAGING, Journal, Op, describe_ops, sha256_file
 from landseg.data.files import find_pairs
 from landseg.errors import ConfigError, DatasetError
 from landseg.utils import atomic_write_text
 
 MANIFEST = "manifest.csv"
-#: Staged manifests and the manifests they replace (kept so undo can put the old one back).
-STAGING = Path(".landseg") / "staging"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,8 @@ from pathlib import Path
 from landseg.errors import LandsegError
 
 JOURNALS = Path(".landseg") / "journals"
+#: Files a journaled command prepares before planning (new masks, manifests) and those it replaces.
+STAGING = Path(".landseg") / "staging"
 _CHUNK = 1 << 20
 ACTIONS = ("move", "copy", "link")
 
