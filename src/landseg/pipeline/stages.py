@@ -176,7 +176,7 @@ def _predict_pair(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 
 def _review(p: dict[str, Any], ctx: StageContext) -> StageOutput:
-    from landseg.cli.review import run_auto
+    from landseg.review.auto_review import run_auto
     from landseg.review.store import STORE_NAME, DecisionStore
 
     _need(p, "dir")
