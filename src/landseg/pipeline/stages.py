@@ -226,7 +226,7 @@ def _mask_accuracy(root: Path, clean_dir: str) -> dict[str, float]:
     from landseg.data.files import read_mask
 
     out = {}
-    for masks in sorted(root.glob(f"*/*/{'masks_png'}")):
+    for masks in sorted(root.glob("*/*/masks_png")):
         agree = total = 0
         for m in masks.glob("*.png"):
             clean = masks.parent / clean_dir / m.name
