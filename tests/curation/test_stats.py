@@ -73,8 +73,16 @@ def test_mask_counts_equal_numpy_for_grey_and_palette_pngs(tmp_path: Path) -> No
 
 def test_value_histogram_is_exact() -> None:
     rng = np.random.default_rng(2)
-    for mask in (random_mask(rng, 37, 29), random_mask(rng, 512, 512)[:, ::3]):  # odd sizes, a strided view
+    runs = np.repeat(rng.integers(0, 256, 300).astype(np.uint8), rng.integers(1, 40, 300))[:64 * 70].reshape(64, 70)
+    edges = np.zeros((3, 16), np.uint8)
+    edges[0, 7], edges[1, 8], edges[2, 15] = 9, 9, 255  # changes at the last / first byte of a word
+    cases = [random_mask(rng, 37, 29), random_mask(rng, 512, 512)[:, ::3],  # odd sizes, a strided view
+             runs, runs.ravel()[1:].reshape(1, -1),  # long runs (the word-skipping path), unaligned
+             np.full((8, 8), 200, np.uint8), edges, np.zeros((1, 5), np.uint8), np.zeros((0, 4), np.uint8)]
+    for mask in cases:
         np.testing.assert_array_equal(st.value_histogram(mask), np.bincount(mask.ravel(), minlength=256))
+    with pytest.raises(ValueError, match="uint8"):
+        st.value_histogram(np.zeros((2, 2), np.int32))
 
 
 def test_fractions_with_both_denominators(tmp_path: Path) -> None:
