@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "ablate": "ablate",
     "export": "export",
     "model-card": "model_card",
+    "predict": "predict",
 }
 
 

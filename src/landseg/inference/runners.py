@@ -1,0 +1,247 @@
+"""One interface over every model file ``landseg predict`` accepts, picked by the file itself.
+
+A :class:`Predictor` maps a batch of *normalised* tiles ``(N, 3, h, w)`` float32 (numpy) to class
+probabilities ``(N, C, h, w)`` float32, whatever runs underneath:
+
+* a landseg or GeoSeg checkpoint → PyTorch eager, fp32 or bf16 autocast;
+* an ``.onnx`` file from ``landseg export`` → ONNX Runtime (no torch needed for the forward pass);
+* a TorchScript file from ``landseg export`` → ``torch.jit``.
+
+Tiles smaller than the model's input are padded (reflect, as in training-time padding) and the
+output cropped back, so callers never think about strides or fixed export sizes. Probabilities
+(not logits) are returned because overlapping windows and test-time augmentation average them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from landseg.classes import ClassTable
+from landseg.errors import ConfigError, LandsegError
+
+__all__ = ["PRECISIONS", "Predictor", "open_predictor", "model_kind", "fastest_precision"]
+
+STRIDE = 32
+PRECISIONS = ("auto", "32", "bf16")
+
+
+class PredictorError(LandsegError, ValueError):
+    """A model file that cannot be used for prediction."""
+
+
+class Predictor(Protocol):
+    classes: ClassTable
+    mean: list[float]
+    std: list[float]
+    tile_size: int
+    backend: str  # "pytorch", "onnxruntime" or "torchscript"
+    precision: str  # "32" or "bf16"
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray: ...
+
+
+def model_kind(path: str | Path) -> str:
+    """``onnx``, ``torchscript`` or ``checkpoint``, from the file's contents (not only its name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise PredictorError(f"model file {path} not found: pass a checkpoint (.ckpt/.pth), an .onnx or a "
+                             "TorchScript file made by `landseg export`.")
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if path.suffix.lower() == ".onnx":
+        return "onnx"
+    if head[:2] == b"PK":  # torch.save and torch.jit.save both write zip archives
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+        if any(n.split("/", 1)[-1].startswith("code/") for n in names):
+            return "torchscript"
+    return "checkpoint"
+
+
+def fastest_precision(device: str) -> str:
+    """The precision ``--precision auto`` runs a checkpoint in: bf16 where the hardware has it.
+
+    Measured by ``benchmarks/bench_infer.py`` (README): on CPUs with AVX512-BF16 or AMX, bf16
+    autocast is the fastest path for Swin-B and agrees with fp32 on >99% of pixels; without
+    native bf16 it would be emulated and slower, so fp32 is used.
+    """
+    import torch
+
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32"
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if native else "32"
+
+
+def _pad_to(batch: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Pad on the bottom/right to ``height``×``width`` (reflect where possible, else symmetric)."""
+    ph, pw = height - batch.shape[2], width - batch.shape[3]
+    if ph == 0 and pw == 0:
+        return batch
+    mode = "reflect" if ph < batch.shape[2] and pw < batch.shape[3] else "symmetric"
+    return np.pad(batch, ((0, 0), (0, 0), (0, ph), (0, pw)), mode=mode)
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=1, keepdims=True)
+    return z
+
+
+@dataclass
+class TorchPredictor:
+    """A checkpoint run by PyTorch eager (bf16 autocast when ``precision="bf16"``)."""
+
+    model: Any
+    classes: ClassTable
+    mean: list[float]
+    std: list[float]
+    tile_size: int
+    precision: str = "32"
+    device: str = "cpu"
+    backend: str = "pytorch"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        from landseg.inference.forward import predict_logits
+
+        x = torch.from_numpy(np.ascontiguousarray(batch, dtype=np.float32)).to(self.device)
+        logits = predict_logits(self.model, x, precision=self.precision)
+        return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+@dataclass
+class OnnxPredictor:
+    """An ``.onnx`` export run by ONNX Runtime; fixed-size exports get padded tiles."""
+
+    session: Any
+    classes: ClassTable
+    mean: list[float]
+    std: list[float]
+    tile_size: int
+    dynamic_size: bool
+    precision: str = "32"
+    backend: str = "onnxruntime"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        h, w = batch.shape[2:]
+        if self.dynamic_size:
+            th, tw = h + (-h) % STRIDE, w + (-w) % STRIDE
+        else:
+            if h > self.tile_size or w > self.tile_size:
+                raise PredictorError(f"a {h}×{w} window does not fit this ONNX model's fixed {self.tile_size}² input; "
+                                     f"use --tile {self.tile_size} or less.")
+            th = tw = self.tile_size
+        x = _pad_to(np.ascontiguousarray(batch, dtype=np.float32), th, tw)
+        logits = self.session.run(["logits"], {"image": x})[0]
+        return _softmax(logits[:, :, :h, :w].astype(np.float32, copy=False))
+
+
+@dataclass
+class TorchScriptPredictor:
+    """A TorchScript export (traced at its tile size, so windows are padded to it)."""
+
+    module: Any
+    classes: ClassTable
+    mean: list[float]
+    std: list[float]
+    tile_size: int
+    precision: str = "32"
+    device: str = "cpu"
+    backend: str = "torchscript"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        import torch
+
+        h, w = batch.shape[2:]
+        if h > self.tile_size or w > self.tile_size:
+            raise PredictorError(f"a {h}×{w} window does not fit this TorchScript model's {self.tile_size}² input; "
+                                 f"use --tile {self.tile_size} or less.")
+        x = torch.from_numpy(_pad_to(np.ascontiguousarray(batch, dtype=np.float32), self.tile_size, self.tile_size))
+        with torch.inference_mode():
+            logits = self.module(x.to(self.device))[:, :, :h, :w].float()
+        return torch.softmax(logits, dim=1).cpu().numpy()
+
+
+def _table(meta: dict[str, Any]) -> ClassTable:
+    classes = [{"name": c["name"], "color": c["color"]} for c in meta["classes"]]
+    return ClassTable.from_list(classes, ignore_index=int(meta.get("ignore_index", 255)))
+
+
+def _threads(threads: int | None) -> int:
+    return threads or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "cpu", threads: int | None = None,
+                   model: str | None = None, options: dict[str, Any] | None = None,
+                   num_classes: int | None = None) -> Predictor:
+    """A ready predictor for a checkpoint, ONNX or TorchScript file (chosen by :func:`model_kind`).
+
+    ``precision="auto"`` runs a checkpoint at :func:`fastest_precision`; exports run at the
+    precision they were exported in (fp32). ``model``/``options``/``num_classes`` rebuild GeoSeg
+    checkpoints, as in :func:`landseg.inference.load_model`. ``threads`` caps the CPU threads.
+    """
+    if precision not in PRECISIONS:
+        raise ConfigError(f"precision {precision!r} (--precision) must be one of {', '.join(PRECISIONS)}.")
+    kind = model_kind(path)
+    if kind == "onnx":
+        if precision == "bf16":
+            raise ConfigError("--precision bf16 applies to checkpoints; an ONNX export runs in the precision it "
+                              "was exported in (fp32). Pass the checkpoint instead, or --precision auto.")
+        if device != "cpu":
+            raise ConfigError("ONNX models run on the CPU here (onnxruntime's CPU provider); pass the checkpoint "
+                              "to predict on a GPU.")
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = _threads(threads)
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise PredictorError(f"cannot load {path} with ONNX Runtime: {exc}") from exc
+        raw = session.get_modelmeta().custom_metadata_map.get("landseg.json")
+        if not raw:
+            raise PredictorError(f"{path} has no landseg metadata (classes, normalisation): export it with "
+                                 "`landseg export`.")
+        meta = json.loads(raw)
+        return OnnxPredictor(session=session, classes=_table(meta), mean=meta["normalization"]["mean"],
+                             std=meta["normalization"]["std"], tile_size=int(meta["tile_size"]),
+                             dynamic_size=bool(meta.get("dynamic_size")), meta=meta)
+
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    if kind == "torchscript":
+        if precision == "bf16":
+            raise ConfigError("--precision bf16 applies to checkpoints; a TorchScript export runs in fp32.")
+        from landseg.export import _jit_load, read_metadata
+
+        meta = read_metadata(path)
+        module = _jit_load(Path(path)).eval().to(device)
+        return TorchScriptPredictor(module=module, classes=_table(meta), mean=meta["normalization"]["mean"],
+                                    std=meta["normalization"]["std"], tile_size=int(meta["tile_size"]),
+                                    device=device, meta=meta)
+
+    from landseg.inference.loading import load_model
+
+    loaded = load_model(path, model=model, options=options, num_classes=num_classes)
+    chosen = fastest_precision(device) if precision == "auto" else precision
+    return TorchPredictor(model=loaded.model.to(device), classes=loaded.classes, mean=loaded.mean, std=loaded.std,
+                          tile_size=loaded.tile_size, precision=chosen, device=device, meta=loaded.meta)

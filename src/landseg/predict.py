@@ -1,0 +1,349 @@
+"""``landseg predict``: land-cover maps from a model file, for tile folders and georeferenced rasters.
+
+What goes in decides what comes out:
+
+* a georeferenced raster (GeoTIFF, VRT, … with a CRS) → ``<stem>.tif``: a class map with the same
+  CRS and transform, predicted window by window (:mod:`landseg.inference.tiling`), plus
+  ``<stem>_areas.csv`` (pixels, hectares, % per class) and ``<stem>_preview.png``;
+* a picture (PNG, JPEG, TIFF without CRS) → ``masks/<stem>.png`` (class indices, as training masks)
+  and ``overlays/<stem>.png`` (class colours over the image);
+* a folder → each file by its kind; ``areas.csv`` sums every map.
+
+The work is cut into *jobs* (a chunk of pictures, or one column band of one raster). With one
+process they run in order; with ``devices > 1`` Lightning's distributed predict spreads them over
+processes or GPUs (:mod:`landseg.inference.distributed`) and rank 0 assembles the results.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from landseg.errors import ConfigError, DatasetError
+from landseg.utils import atomic_write_text, write_json
+
+__all__ = ["Job", "PredictSettings", "plan_jobs", "predict", "run_job"]
+
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+TILES_PER_JOB = 64
+WORK_DIR = ".landseg-predict"
+
+
+@dataclass
+class PredictSettings:
+    """Everything about a prediction run except the inputs (one object, so every process agrees)."""
+
+    model: str
+    out: str
+    tile: int | None = None  # None: the model's tile size
+    overlap: int = 128
+    batch_size: int = 4
+    tta: str = "none"
+    precision: str = "auto"
+    device: str = "cpu"
+    bands: tuple[int, ...] = (1, 2, 3)
+    pixel_size: float | None = None
+    band_width: int = 8192
+    threads: int | None = None
+    progress: bool = True
+    model_name: str | None = None  # GeoSeg checkpoints: model and options to rebuild it
+    model_options: dict[str, Any] | None = None
+    num_classes: int | None = None
+
+
+@dataclass
+class Job:
+    """A unit of work: some pictures, or some column bands of one raster."""
+
+    id: str
+    kind: str  # "pictures" or "raster"
+    inputs: list[str]
+    band_ids: list[int] | None = None
+    part: str | None = None  # raster split over several jobs: this job's part file
+    windows: int = 0
+
+
+@dataclass
+class PredictResult:
+    out: Path
+    maps: list[Path] = field(default_factory=list)
+    area_csvs: list[Path] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    def report(self) -> str:
+        s = self.summary
+        return (f"Predicted {s['inputs']} input(s) ({s['windows']} windows) with {s['backend']} "
+                f"({s['precision']}, tta {s['tta']}) in {s['seconds']:.1f} s ({s['windows_per_s']:.2f} windows/s) "
+                f"on {s['processes']} process(es).\nMaps: {', '.join(map(str, self.maps[:5]))}"
+                f"{' …' if len(self.maps) > 5 else ''}\nAreas: {self.out / 'areas.csv'}")
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def find_inputs(path: str | Path) -> list[Path]:
+    """The files to predict: ``path`` itself, or the pictures/rasters directly in the folder."""
+    from landseg.inference.raster import RASTER_SUFFIXES
+
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise DatasetError(f"input {path} does not exist: pass an image, a GeoTIFF/VRT or a folder of them.")
+    suffixes = set(PICTURE_SUFFIXES) | set(RASTER_SUFFIXES)
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in suffixes and not p.name.startswith("."))
+    if not files:
+        raise DatasetError(f"no images or rasters in {path} (looked for {', '.join(sorted(suffixes))}).")
+    stems: dict[str, Path] = {}
+    for f in files:
+        if f.stem in stems:
+            raise DatasetError(f"{stems[f.stem].name} and {f.name} would both be written as {f.stem}.*; rename one.")
+        stems[f.stem] = f
+    return files
+
+
+def plan_jobs(inputs: Sequence[Path], settings: PredictSettings, tile: int, devices: int = 1) -> list[Job]:
+    """Jobs for the inputs. A raster wider than one band becomes one job per band only when several
+    processes share the work (a single process writes the whole map directly)."""
+    import rasterio
+
+    from landseg.inference.raster import RASTER_SUFFIXES, is_georeferenced
+    from landseg.inference.sliding import window_starts
+    from landseg.inference.tiling import column_bands
+
+    jobs: list[Job] = []
+    pictures: list[str] = []
+    for path in inputs:
+        if path.suffix.lower() in RASTER_SUFFIXES and is_georeferenced(path):
+            with rasterio.open(path) as src:
+                h, w = src.height, src.width
+            bands = column_bands(w, max(settings.band_width, tile))
+            rows = len(window_starts(h, tile, settings.overlap))
+            lefts = window_starts(w, tile, settings.overlap)
+            ww = min(tile, w)
+
+            def windows(ids: list[int], lefts: list[int] = lefts, ww: int = ww,
+                        bands: list[tuple[int, int]] = bands, rows: int = rows) -> int:
+                return rows * sum(sum(1 for x in lefts if x < bands[i][1] and x + ww > bands[i][0]) for i in ids)
+
+            if devices > 1 and len(bands) > 1:
+                for i in range(len(bands)):
+                    part = str(Path(settings.out) / WORK_DIR / f"{path.stem}.band{i:04d}.tif")
+                    jobs.append(Job(f"{path.stem}.band{i:04d}", "raster", [str(path)], [i], part, windows([i])))
+            else:
+                jobs.append(Job(path.stem, "raster", [str(path)], None, None, windows(list(range(len(bands))))))
+        elif path.suffix.lower() in PICTURE_SUFFIXES:
+            pictures.append(str(path))
+        else:
+            raise DatasetError(f"{path} has no CRS, so it is predicted as a picture, but {path.suffix} pictures are not "
+                               f"supported; use one of {', '.join(PICTURE_SUFFIXES)}.")
+    for i in range(0, len(pictures), TILES_PER_JOB):
+        chunk = pictures[i : i + TILES_PER_JOB]
+        jobs.append(Job(f"pictures{i // TILES_PER_JOB:05d}", "pictures", chunk, windows=len(chunk)))
+    return jobs
+
+
+# --------------------------------------------------------------------------- running
+
+
+def build_tiler(predictor: Any, settings: PredictSettings) -> Any:
+    from landseg.inference.tiling import Tiler
+
+    tile = settings.tile or predictor.tile_size
+    return Tiler(predictor, predictor.mean, predictor.std, len(predictor.classes), tile=tile,
+                 overlap=settings.overlap, batch_size=settings.batch_size, tta=settings.tta,
+                 band_width=settings.band_width)
+
+
+def open_model(settings: PredictSettings) -> Any:
+    from landseg.inference.runners import open_predictor
+
+    return open_predictor(settings.model, precision=settings.precision, device=settings.device,
+                          threads=settings.threads, model=settings.model_name, options=settings.model_options,
+                          num_classes=settings.num_classes)
+
+
+def run_job(job: Job, predictor: Any, tiler: Any, settings: PredictSettings,
+            advance: Callable[[int], object] | None = None) -> dict[str, Any]:
+    """Run one job; its result (maps written, class areas) is also saved as JSON for rank 0."""
+    from landseg.inference.raster import predict_raster, write_preview
+
+    out = Path(settings.out)
+    if job.kind == "raster":
+        src = Path(job.inputs[0])
+        dst = Path(job.part) if job.part else out / f"{src.stem}.tif"
+        table = predict_raster(tiler, predictor.classes, src, dst, bands=settings.bands, column_band_ids=job.band_ids,
+                               pixel_size=settings.pixel_size, model_name=Path(settings.model).name, advance=advance,
+                               finalize=job.part is None)
+        result = {"id": job.id, "kind": "raster", "input": str(src), "map": str(dst), "part": job.part,
+                  "areas": table.to_dict()}
+        if job.part is None:
+            atomic_write_text(out / f"{src.stem}_areas.csv", table.to_csv())
+            write_preview(dst, out / f"{src.stem}_preview.png", predictor.classes)
+    else:
+        result = _predict_pictures(job, predictor, tiler, settings, advance)
+    write_json(out / WORK_DIR / f"{job.id}.json", result)
+    return result
+
+
+def _predict_pictures(job: Job, predictor: Any, tiler: Any, settings: PredictSettings,
+                      advance: Callable[[int], object] | None) -> dict[str, Any]:
+    from PIL import Image
+
+    from landseg.data.files import read_image
+    from landseg.inference.raster import AreaTable
+    from landseg.plots import overlay
+
+    out = Path(settings.out)
+    (out / "masks").mkdir(parents=True, exist_ok=True)
+    (out / "overlays").mkdir(parents=True, exist_ok=True)
+    table = AreaTable(predictor.classes, note="" if settings.pixel_size else "pictures: hectares need --pixel-size")
+    area = settings.pixel_size**2 if settings.pixel_size else None
+    maps = []
+
+    def save(path: Path, image: np.ndarray, labels: np.ndarray) -> None:
+        mask_path = out / "masks" / f"{path.stem}.png"
+        _save_png(Image.fromarray(labels, "L"), mask_path)
+        _save_png(Image.fromarray(overlay(image, labels, predictor.classes)), out / "overlays" / f"{path.stem}.png")
+        table.count(labels, None, None if area is None else np.full(labels.shape[0], area))
+        maps.append(str(mask_path))
+
+    group: list[tuple[Path, np.ndarray]] = []
+
+    def flush() -> None:
+        if group:
+            labels = tiler.predict_batch(np.stack([im.transpose(2, 0, 1) for _, im in group]))
+            for (path, image), lab in zip(group, labels, strict=True):
+                save(path, image, lab)
+            if advance is not None:
+                advance(len(group))
+            group.clear()
+
+    for name in job.inputs:
+        path = Path(name)
+        image = read_image(path)
+        h, w = image.shape[:2]
+        if h <= tiler.tile and w <= tiler.tile:  # one window: batch same-sized pictures together
+            if group and (group[0][1].shape != image.shape or len(group) == tiler.batch_size):
+                flush()
+            group.append((path, image))
+        else:
+            flush()
+            save(path, image, tiler.predict_image(image.transpose(2, 0, 1)))
+            if advance is not None:
+                advance(1)
+    flush()
+    return {"id": job.id, "kind": "pictures", "maps": maps, "areas": table.to_dict()}
+
+
+def _save_png(img: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    img.save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def predict(model: str | Path, inputs: str | Path, out: str | Path, *, devices: int = 1,
+            **options: Any) -> PredictResult:
+    """Predict every input (see the module docstring) with ``model`` into ``out``.
+
+    ``options`` are :class:`PredictSettings` fields. ``devices > 1`` runs Lightning's distributed
+    predict (DDP): processes on CPU, one per GPU with ``device="cuda"``.
+    """
+    from landseg.inference.runners import model_kind
+
+    if devices < 1:
+        raise ConfigError(f"--devices must be at least 1, got {devices}.")
+    settings = PredictSettings(model=str(model), out=str(out), **options)
+    if settings.pixel_size is not None and settings.pixel_size <= 0:
+        raise ConfigError(f"--pixel-size must be a positive number of metres, got {settings.pixel_size}.")
+    if len(settings.bands) != 3:
+        raise ConfigError(f"--bands needs three band numbers (R,G,B), got {settings.bands}.")
+    model_kind(settings.model)  # a missing model file fails before any work
+    files = find_inputs(inputs)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    if devices == 1:
+        predictor = open_model(settings)
+        tiler = build_tiler(predictor, settings)
+        jobs = plan_jobs(files, settings, tiler.tile)
+        results = _run_local(jobs, predictor, tiler, settings)
+        backend, precision, classes = predictor.backend, predictor.precision, predictor.classes
+    else:
+        from landseg.inference.distributed import predict_distributed
+
+        probe = open_model(settings)  # metadata only; each process opens its own copy
+        tile = settings.tile or probe.tile_size
+        jobs = plan_jobs(files, settings, tile, devices)
+        backend, precision, classes = probe.backend, probe.precision, probe.classes
+        del probe
+        results = predict_distributed(jobs, settings, devices)
+        if results is None:  # not rank 0: its share is done
+            return PredictResult(Path(out))
+    return _finish(files, jobs, results, settings, classes, backend, precision, devices, time.perf_counter() - start)
+
+
+def _run_local(jobs: list[Job], predictor: Any, tiler: Any, settings: PredictSettings) -> list[dict[str, Any]]:
+    from tqdm import tqdm
+
+    with tqdm(total=sum(j.windows for j in jobs), desc="predict", unit="window", disable=not settings.progress,
+              dynamic_ncols=True) as bar:
+        return [run_job(job, predictor, tiler, settings, bar.update) for job in jobs]
+
+
+def _finish(files: list[Path], jobs: list[Job], results: list[dict[str, Any]], settings: PredictSettings,
+            classes: Any, backend: str, precision: str, devices: int, seconds: float) -> PredictResult:
+    """Merge raster parts, write ``areas.csv`` and ``predict.json``; drop the work folder."""
+    import shutil
+
+    from landseg.inference.raster import AreaTable, merge_parts, write_preview
+
+    out = Path(settings.out)
+    by_id = {r["id"]: r for r in results}
+    total: AreaTable | None = None
+    maps: list[Path] = []
+    csvs: list[Path] = []
+    parts: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        res = by_id[job.id]
+        table = AreaTable.from_dict(classes, res["areas"])
+        if total is None:
+            total = table
+        else:
+            total.add(table)
+        if job.kind == "pictures":
+            maps.extend(Path(m) for m in res["maps"])
+        elif job.part:
+            parts.setdefault(job.inputs[0], []).append(res)
+        else:
+            maps.append(Path(res["map"]))
+            csvs.append(out / f"{Path(job.inputs[0]).stem}_areas.csv")
+    for src, rs in parts.items():
+        stem = Path(src).stem
+        dst = out / f"{stem}.tif"
+        merge_parts(src, [Path(r["part"]) for r in rs], dst, classes, Path(settings.model).name)
+        table = AreaTable.from_dict(classes, rs[0]["areas"])
+        for r in rs[1:]:
+            table.add(AreaTable.from_dict(classes, r["areas"]))
+        atomic_write_text(out / f"{stem}_areas.csv", table.to_csv())
+        write_preview(dst, out / f"{stem}_preview.png", classes)
+        maps.append(dst)
+        csvs.append(out / f"{stem}_areas.csv")
+    assert total is not None  # find_inputs never returns an empty list
+    atomic_write_text(out / "areas.csv", total.to_csv())
+    windows = sum(j.windows for j in jobs)
+    summary = {"model": settings.model, "backend": backend, "precision": precision, "tta": settings.tta,
+               "inputs": len(files), "jobs": len(jobs), "windows": windows, "processes": devices,
+               "seconds": seconds, "windows_per_s": windows / seconds if seconds > 0 else 0.0,
+               "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "out")},
+               "area_note": total.note}
+    write_json(out / "predict.json", summary)
+    shutil.rmtree(out / WORK_DIR, ignore_errors=True)
+    return PredictResult(out, maps, csvs, summary)
