@@ -41,7 +41,7 @@ class PredictSettings:
     model: str
     out: str
     tile: int | None = None  # None: the model's tile size
-    overlap: int = 128
+    overlap: int | None = None  # None: a quarter of the window (128 px for 512)
     batch_size: int = 4
     tta: str = "none"
     precision: str = "auto"
@@ -107,7 +107,8 @@ def find_inputs(path: str | Path) -> list[Path]:
     return files
 
 
-def plan_jobs(inputs: Sequence[Path], settings: PredictSettings, tile: int, devices: int = 1) -> list[Job]:
+def plan_jobs(inputs: Sequence[Path], settings: PredictSettings, tile: int, overlap: int,
+              devices: int = 1) -> list[Job]:
     """Jobs for the inputs. A raster wider than one band becomes one job per band only when several
     processes share the work (a single process writes the whole map directly)."""
     import rasterio
@@ -123,8 +124,8 @@ def plan_jobs(inputs: Sequence[Path], settings: PredictSettings, tile: int, devi
             with rasterio.open(path) as src:
                 h, w = src.height, src.width
             bands = column_bands(w, max(settings.band_width, tile))
-            rows = len(window_starts(h, tile, settings.overlap))
-            lefts = window_starts(w, tile, settings.overlap)
+            rows = len(window_starts(h, tile, overlap))
+            lefts = window_starts(w, tile, overlap)
             ww = min(tile, w)
 
             def windows(ids: list[int], lefts: list[int] = lefts, ww: int = ww,
@@ -155,8 +156,12 @@ def build_tiler(predictor: Any, settings: PredictSettings) -> Any:
     from landseg.inference.tiling import Tiler
 
     tile = settings.tile or predictor.tile_size
-    return Tiler(predictor, predictor.mean, predictor.std, len(predictor.classes), tile=tile,
-                 overlap=settings.overlap, batch_size=settings.batch_size, tta=settings.tta,
+    if predictor.max_window is not None and tile > predictor.max_window:
+        raise ConfigError(f"--tile {tile} does not fit this {predictor.backend} model's fixed "
+                          f"{predictor.max_window}×{predictor.max_window} input; use --tile {predictor.max_window} or "
+                          "less (or predict with the checkpoint, which takes any size).")
+    overlap = tile // 4 if settings.overlap is None else settings.overlap
+    return Tiler(predictor, predictor.mean, predictor.std, len(predictor.classes), tile=tile, overlap=overlap, batch_size=settings.batch_size, tta=settings.tta,
                  band_width=settings.band_width)
 
 
@@ -273,17 +278,17 @@ def predict(model: str | Path, inputs: str | Path, out: str | Path, *, devices: 
     if devices == 1:
         predictor = open_model(settings)
         tiler = build_tiler(predictor, settings)
-        jobs = plan_jobs(files, settings, tiler.tile)
+        jobs = plan_jobs(files, settings, tiler.tile, tiler.overlap)
         results = _run_local(jobs, predictor, tiler, settings)
         backend, precision, classes = predictor.backend, predictor.precision, predictor.classes
     else:
         from landseg.inference.distributed import predict_distributed
 
         probe = open_model(settings)  # metadata only; each process opens its own copy
-        tile = settings.tile or probe.tile_size
-        jobs = plan_jobs(files, settings, tile, devices)
+        tiler = build_tiler(probe, settings)
+        jobs = plan_jobs(files, settings, tiler.tile, tiler.overlap, devices)
         backend, precision, classes = probe.backend, probe.precision, probe.classes
-        del probe
+        del probe, tiler  # free the memory before the processes start
         results = predict_distributed(jobs, settings, devices)
         if results is None:  # not rank 0: its share is done
             return PredictResult(Path(out))

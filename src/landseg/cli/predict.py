@@ -36,7 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", required=True, help="image, GeoTIFF/VRT, or a folder of them")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--tile", type=int, default=None, help="window side in pixels (default: the model's tile size)")
-    p.add_argument("--overlap", type=int, default=128, help="overlap of neighbouring windows in pixels (default 128)")
+    p.add_argument("--overlap", type=int, default=None,
+                   help="overlap of neighbouring windows in pixels (default: a quarter of the window, 128 for 512)")
     p.add_argument("--tta", default="none", choices=["none", "flip", "d4"],
                    help="test-time augmentation: flips (3 passes) or all 8 rotations/reflections (default none)")
     p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")

@@ -158,7 +158,7 @@ def _profile(src: Any, width: int, col0: int, nodata: int) -> dict[str, Any]:
 
     big = src.height * width > 2**31
     return {"driver": "GTiff", "height": src.height, "width": width, "count": 1, "dtype": "uint8",
-            "crs": src.crs, "transform": src.transform * Affine.translation(col0, 0), "nodata": nodata,
+            "crs": src.crs, "transform": src.transform @ Affine.translation(col0, 0), "nodata": nodata,
             "tiled": True, "blockxsize": BLOCK, "blockysize": BLOCK, "compress": "deflate", "predictor": 2,
             "BIGTIFF": "YES" if big else "IF_SAFER"}
 

@@ -43,6 +43,7 @@ class Predictor(Protocol):
     tile_size: int
     backend: str  # "pytorch", "onnxruntime" or "torchscript"
     precision: str  # "32" or "bf16"
+    max_window: int | None  # largest window side the model takes (fixed-size exports), None: any
 
     def __call__(self, batch: np.ndarray) -> np.ndarray: ...
 
@@ -111,6 +112,7 @@ class TorchPredictor:
     precision: str = "32"
     device: str = "cpu"
     backend: str = "pytorch"
+    max_window: int | None = None
     meta: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
@@ -137,14 +139,15 @@ class OnnxPredictor:
     backend: str = "onnxruntime"
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def max_window(self) -> int | None:
+        return None if self.dynamic_size else self.tile_size
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         h, w = batch.shape[2:]
         if self.dynamic_size:
             th, tw = h + (-h) % STRIDE, w + (-w) % STRIDE
         else:
-            if h > self.tile_size or w > self.tile_size:
-                raise PredictorError(f"a {h}×{w} window does not fit this ONNX model's fixed {self.tile_size}² input; "
-                                     f"use --tile {self.tile_size} or less.")
             th = tw = self.tile_size
         x = _pad_to(np.ascontiguousarray(batch, dtype=np.float32), th, tw)
         logits = self.session.run(["logits"], {"image": x})[0]
@@ -165,13 +168,14 @@ class TorchScriptPredictor:
     backend: str = "torchscript"
     meta: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def max_window(self) -> int:
+        return self.tile_size
+
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
         h, w = batch.shape[2:]
-        if h > self.tile_size or w > self.tile_size:
-            raise PredictorError(f"a {h}×{w} window does not fit this TorchScript model's {self.tile_size}² input; "
-                                 f"use --tile {self.tile_size} or less.")
         x = torch.from_numpy(_pad_to(np.ascontiguousarray(batch, dtype=np.float32), self.tile_size, self.tile_size))
         with torch.inference_mode():
             logits = self.module(x.to(self.device))[:, :, :h, :w].float()

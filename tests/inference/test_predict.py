@@ -1,0 +1,221 @@
+"""`landseg predict`: GeoTIFFs in and out (georeferencing, colour table, nodata, areas), picture
+folders, every model format, distributed predict, the real OpenEarthMap sample and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import rasterio
+from PIL import Image
+
+from landseg.classes import BIODIVERSITY
+from landseg.cli.main import main
+from landseg.predict import predict
+
+TILE = 64
+FAST = {"tile": TILE, "overlap": 16, "precision": "32", "progress": False}
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def raster(tmp_path_factory: pytest.TempPathFactory, geotiff: Any, aerial: Any) -> Path:
+    rgb = aerial(3, 300)[:, :, :280].copy()
+    rgb[:, :40, :50] = 0  # no data (nodata = 0 in all bands)
+    return geotiff(tmp_path_factory.mktemp("raster") / "scene.tif", rgb, res=0.5)
+
+
+def test_geotiff_map_keeps_georeferencing_colours_and_nodata(tiny_checkpoint: Path, raster: Path,
+                                                             tmp_path: Path) -> None:
+    res = predict(tiny_checkpoint, raster, tmp_path, **FAST)
+    out = tmp_path / "scene.tif"
+    assert res.maps == [out]
+    with rasterio.open(raster) as src, rasterio.open(out) as dst:
+        assert dst.crs == src.crs and dst.transform == src.transform and dst.shape == src.shape
+        assert dst.count == 1 and dst.dtypes[0] == "uint8" and dst.nodata == 255
+        assert dst.profile["tiled"] and dst.profile["compress"] == "deflate"
+        assert dst.block_shapes[0] == (256, 256)
+        cmap = dst.colormap(1)
+        assert [cmap[i] for i in range(6)] == [(*c.color, 255) for c in BIODIVERSITY.classes]
+        assert cmap[255][3] == 0  # nodata transparent
+        labels = dst.read(1)
+        assert json.loads(dst.tags()["classes"])["4"] == "Settlement"
+    assert (labels[:40, :50] == 255).all()  # nodata stays nodata
+    assert labels[40:].max() < 6 and (labels[:, 50:] < 6).all()
+    assert not list(tmp_path.glob(".*tmp")) and not (tmp_path / ".landseg-predict").exists()
+
+    rows = read_csv(tmp_path / "scene_areas.csv")
+    assert [r["class"] for r in rows] == ["Background", "Forest Land", "Grassland", "Cropland", "Settlement",
+                                          "SemiNatural Grassland", "nodata", "total"]
+    pixels = [int(r["pixels"]) for r in rows[:6]]
+    assert pixels == np.bincount(labels[labels != 255], minlength=6).tolist()
+    assert int(rows[6]["pixels"]) == 40 * 50 and int(rows[7]["pixels"]) == 300 * 280 - 2000
+    assert float(rows[7]["hectares"]) == pytest.approx((300 * 280 - 2000) * 0.25 / 10_000, abs=1e-4)  # 0.5 m pixels
+    assert sum(float(r["percent"]) for r in rows[:6]) == pytest.approx(100, abs=1e-3)
+    assert Image.open(tmp_path / "scene_preview.png").size == (280, 300)
+    summary = json.loads((tmp_path / "predict.json").read_text())
+    assert summary["backend"] == "pytorch" and summary["windows"] > 0
+
+
+def test_output_does_not_depend_on_band_width_and_overviews_are_built(tiny_checkpoint: Path, geotiff: Any,
+                                                                      aerial: Any, tmp_path: Path) -> None:
+    src = geotiff(tmp_path / "wide.tif", np.tile(aerial(4, 256), (1, 2, 3)), nodata=None)  # 512 × 768
+    a = predict(tiny_checkpoint, src, tmp_path / "a", **FAST).maps[0]
+    b = predict(tiny_checkpoint, src, tmp_path / "b", band_width=256, **FAST).maps[0]
+    with rasterio.open(a) as da, rasterio.open(b) as db:
+        np.testing.assert_array_equal(da.read(1), db.read(1))
+        assert da.overviews(1) == [2]
+    assert abs(a.stat().st_size - b.stat().st_size) < 0.2 * a.stat().st_size  # whole blocks written once
+
+
+def test_geographic_pixels_get_areas_per_latitude(tiny_checkpoint: Path, geotiff: Any, aerial: Any,
+                                                  tmp_path: Path) -> None:
+    deg = 1e-5
+    src = geotiff(tmp_path / "geo.tif", aerial(5, 128), crs="EPSG:4326", res=deg, nodata=None, origin=(-8.0, 53.5))
+    predict(tiny_checkpoint, src, tmp_path / "out", **FAST)
+    total = read_csv(tmp_path / "out" / "geo_areas.csv")[-1]
+    r = 6_371_007.181
+    lat0, lat1 = math.radians(53.5), math.radians(53.5 - 128 * deg)
+    expected = r * r * math.radians(128 * deg) * (math.sin(lat0) - math.sin(lat1)) / 10_000
+    assert float(total["hectares"]) == pytest.approx(expected, rel=1e-4)
+    assert 1.15 < expected < 1.25  # 128² pixels of ~0.66 m × 1.11 m at 53.5° N
+
+
+def test_picture_folder_gives_masks_overlays_and_areas(tiny_checkpoint: Path, aerial: Any, tmp_path: Path) -> None:
+    tiles = tmp_path / "tiles"
+    tiles.mkdir()
+    for i in range(3):
+        Image.fromarray(aerial(10 + i, 64).transpose(1, 2, 0)).save(tiles / f"t{i}.png")
+    Image.fromarray(aerial(20, 48).transpose(1, 2, 0)).save(tiles / "small.jpg", quality=95)
+    Image.fromarray(aerial(21, 150).transpose(1, 2, 0)).save(tiles / "big.tif")  # larger than a window, no CRS
+    res = predict(tiny_checkpoint, tiles, tmp_path / "out", pixel_size=0.3, **FAST)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in (out / "masks").iterdir()) == ["big.png", "small.png", "t0.png", "t1.png", "t2.png"]
+    for name, size in [("t0", 64), ("small", 48), ("big", 150)]:
+        mask = np.asarray(Image.open(out / "masks" / f"{name}.png"))
+        assert mask.shape == (size, size) and mask.dtype == np.uint8 and mask.max() < 6
+        overlay = Image.open(out / "overlays" / f"{name}.png")
+        assert overlay.size == (size, size) and overlay.mode == "RGB"
+    # Pictures batched together give what each gives alone.
+    alone = predict(tiny_checkpoint, tiles / "t1.png", tmp_path / "alone", **FAST)
+    np.testing.assert_array_equal(np.asarray(Image.open(alone.maps[0])), np.asarray(Image.open(out / "masks/t1.png")))
+    total = read_csv(out / "areas.csv")[-1]
+    assert int(total["pixels"]) == 3 * 64 * 64 + 48 * 48 + 150 * 150
+    assert float(total["hectares"]) == pytest.approx(int(total["pixels"]) * 0.09 / 10_000, abs=1e-4)
+    assert res.summary["inputs"] == 5
+
+
+@pytest.fixture(scope="module")
+def exports(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from landseg.export import export_model
+
+    folder = tmp_path_factory.mktemp("exports")
+    return {fmt: export_model(tiny_checkpoint, folder / f"tiny.{ext}", fmt).path
+            for fmt, ext in (("onnx", "onnx"), ("torchscript", "pt"))}
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit is deprecated
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_exported_models_predict_like_the_checkpoint(fmt: str, tiny_checkpoint: Path, exports: dict[str, Path],
+                                                     raster: Path, tmp_path: Path) -> None:
+    ref = predict(tiny_checkpoint, raster, tmp_path / "ckpt", **FAST).maps[0]
+    got = predict(exports[fmt], raster, tmp_path / fmt, **{**FAST, "precision": "auto"})
+    assert got.summary["backend"] == {"onnx": "onnxruntime", "torchscript": "torchscript"}[fmt]
+    with rasterio.open(ref) as a, rasterio.open(got.maps[0]) as b:
+        agree = (a.read(1) == b.read(1)).mean()
+    assert agree >= 0.999
+
+
+def test_default_precision_is_the_fastest_measured_path(tiny_checkpoint: Path) -> None:
+    from landseg.inference.runners import fastest_precision, open_predictor
+
+    assert open_predictor(tiny_checkpoint).precision == fastest_precision("cpu")
+    assert open_predictor(tiny_checkpoint, precision="32").precision == "32"
+
+
+def test_two_processes_share_the_work_and_give_the_same_map(tiny_checkpoint: Path, geotiff: Any, aerial: Any,
+                                                            tmp_path: Path) -> None:
+    """`--devices 2`: Lightning DDP (gloo) over 2 CPU processes, through the real command."""
+    (tmp_path / "in").mkdir()
+    geotiff(tmp_path / "in" / "wide.tif", np.tile(aerial(6, 128), (1, 1, 5)))  # 128 × 640: three 256-px bands
+    Image.fromarray(aerial(7, 64).transpose(1, 2, 0)).save(tmp_path / "in" / "pic.png")
+    args = ["--model", str(tiny_checkpoint), "--input", str(tmp_path / "in"), "--tile", str(TILE), "--overlap", "16",
+            "--precision", "32", "--band-width", "256", "--no-progress"]
+    proc = subprocess.run([sys.executable, "-m", "landseg.cli.main", "predict", *args, "--out", str(tmp_path / "ddp"),
+                           "--devices", "2"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "on 2 process(es)" in proc.stdout
+    assert main(["predict", *args, "--out", str(tmp_path / "one")]) == 0
+    with rasterio.open(tmp_path / "ddp" / "wide.tif") as a, rasterio.open(tmp_path / "one" / "wide.tif") as b:
+        np.testing.assert_array_equal(a.read(1), b.read(1))
+        assert a.transform == b.transform
+    for name in ("wide_areas.csv", "areas.csv", "masks/pic.png"):
+        assert (tmp_path / "ddp" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    assert not (tmp_path / "ddp" / ".landseg-predict").exists()
+
+
+def test_real_openearthmap_sample_keeps_epsg4326_and_transform(tiny_checkpoint: Path, shared_dir: Path,
+                                                               tmp_path: Path) -> None:
+    src = shared_dir / "data" / "samples" / "openearthmap" / "houston" / "images" / "houston_16.tif"
+    if not src.is_file():
+        pytest.skip(f"OpenEarthMap sample missing: {src}")
+    res = predict(tiny_checkpoint, src, tmp_path, **{**FAST, "tile": 256, "overlap": 64, "batch_size": 8})
+    with rasterio.open(src) as a, rasterio.open(res.maps[0]) as b:
+        assert b.crs.to_epsg() == 4326 and b.transform == a.transform and b.shape == a.shape == (1024, 1024)
+        assert b.read(1).max() < 6
+    total = read_csv(tmp_path / "houston_16_areas.csv")[-1]
+    assert 20 < float(total["hectares"]) < 26  # 1024² pixels of ~0.44 m × 0.51 m at 29.8° N: ~23 ha
+
+
+def test_an_interrupted_run_leaves_no_map(tiny_checkpoint: Path, raster: Path, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from landseg.inference import tiling
+
+    calls = {"n": 0}
+    real = tiling.Tiler.probabilities
+
+    def failing(self: Any, batch: np.ndarray) -> np.ndarray:
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(self, batch)
+
+    monkeypatch.setattr(tiling.Tiler, "probabilities", failing)
+    with pytest.raises(KeyboardInterrupt):
+        predict(tiny_checkpoint, raster, tmp_path, **FAST)
+    assert not (tmp_path / "scene.tif").exists() and not list(tmp_path.glob(".scene.tif*"))
+
+
+def test_bad_input_is_a_clear_error(tiny_checkpoint: Path, exports: dict[str, Path], geotiff: Any, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    rgb = np.zeros((3, 64, 64), np.uint8)
+    cases = {
+        "not found": ["--model", str(tmp_path / "missing.ckpt"), "--input", str(tmp_path)],
+        "does not exist": ["--model", str(tiny_checkpoint), "--input", str(tmp_path / "nope")],
+        "8-bit RGB": ["--model", str(tiny_checkpoint),
+                      "--input", str(geotiff(tmp_path / "u16.tif", rgb.astype(np.uint16)))],
+        "band(s)": ["--model", str(tiny_checkpoint), "--input", str(geotiff(tmp_path / "one.tif", rgb[:1]))],
+        "smaller than the window": ["--model", str(tiny_checkpoint), "--input", str(tmp_path / "one.tif"),
+                                    "--overlap", "64"],
+        "applies to checkpoints": ["--model", str(exports["onnx"]), "--input", str(tmp_path / "one.tif"),
+                                   "--precision", "bf16"],
+        "fixed 64": ["--model", str(exports["onnx"]), "--input", str(geotiff(tmp_path / "ok.tif", rgb)),
+                     "--tile", "128"],
+    }
+    for i, (message, args) in enumerate(cases.items()):
+        out = tmp_path / f"out{i}"
+        assert main(["predict", *args, "--out", str(out), "--no-progress"]) == 2, message
+        err = capsys.readouterr().err
+        assert message in err, (message, err)
+        assert not list(out.glob("*.tif")), message
