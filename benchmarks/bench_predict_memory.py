@@ -12,7 +12,7 @@ weights (``ftunetformer``, tile size 512, via ``bench_infer.make_checkpoint``). 
 predicted in a *fresh* subprocess (the script re-invoked with ``--one SIZE``), so the peaks are
 independent, with::
 
-    predict(ckpt, tif, out, tile=512, overlap=128, batch_size=4, precision="auto", progress=False)
+    predict(ckpt, tif, out, tile=512, overlap=128, batch_size=2, precision="auto", progress=False)
 
 The child samples its own ``VmRSS`` from ``/proc/self/status`` every 50 ms in a thread, reads
 ``VmHWM`` (the kernel's exact high-water mark, used as *the* peak) at the end, and prints one JSON
@@ -281,7 +281,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", type=Path, default=None, help="use this checkpoint instead of random weights")
     p.add_argument("--tile", type=int, default=512)
     p.add_argument("--overlap", type=int, default=128)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--batch-size", type=int, default=2, help="windows per forward (default 2, as landseg predict)")
     p.add_argument("--precision", default="auto", choices=("auto", "32", "bf16"))
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default 2; --quick: 1)")
     p.add_argument("--work", type=Path, default=REPO / "runs" / "bench_predict_memory",

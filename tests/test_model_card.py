@@ -76,6 +76,7 @@ def test_card_has_every_section_from_the_records(tmp_path: Path, capsys: pytest.
     assert '<span style="background:#dc143c">' in card and "`#dc143c`" in card  # Settlement's colour
     assert "| Settlement | 0.810 |" in card and "| SemiNatural Grassland | 0.520 |" in card  # Val / Test IoU
     assert "mIoU against the original (uncorrected) masks: 0.712" in card
+    assert "landseg predict --model " in card and "--input ortho.tif" in card
     assert "Train 96, Val 32, Test 32 tiles of 256² px" in card and "39 masks" in card
     assert "6 masks replaced" in card and "15 of 186 removed" in card and "186 tiles (bio 96, oem 90)" in card
     assert "| finetune | train | complete | `keyfinetune` | `c0ffee150000` | 12.5 s |" in card

@@ -377,6 +377,16 @@ def _inference(train: dict[str, Any] | None) -> str:
     ckpt = ((train or {}).get("outputs") or {}).get("best_checkpoint", "CHECKPOINT")
     return f"""## How to run inference
 
+Maps for a folder of tiles or a georeferenced raster of any size (seamless overlapping windows, a
+GeoTIFF with the input's CRS and transform, per-class areas in hectares):
+
+```bash
+landseg predict --model {ckpt} --input ortho.tif --out maps/
+landseg predict --model {ckpt} --input tiles/ --out maps/ --pixel-size 0.3
+```
+
+To deploy without landseg, export the model:
+
 ```bash
 landseg export --checkpoint {ckpt} --format onnx --out model.onnx
 landseg export --checkpoint {ckpt} --format torchscript --out model.pt

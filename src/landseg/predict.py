@@ -42,7 +42,7 @@ class PredictSettings:
     out: str
     tile: int | None = None  # None: the model's tile size
     overlap: int | None = None  # None: a quarter of the window (128 px for 512)
-    batch_size: int = 4
+    batch_size: int = 2  # Swin-B at 512²: 4 would push peak memory to ~2 GB for little speed on CPU
     tta: str = "none"
     precision: str = "auto"
     device: str = "cpu"

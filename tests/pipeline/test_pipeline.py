@@ -131,3 +131,38 @@ def test_killed_training_stage_resumes_from_its_last_checkpoint(tmp_path: Path) 
     assert res.ran[:2] == ["a", "b"]
     metrics = json.loads((tmp_path / "run/a/stage.json").read_text())["metrics"]
     assert metrics["resumed"] is True and metrics["epochs"] == 6
+
+
+def test_deployment_stages_export_predict_and_write_the_model_card(tmp_path: Path) -> None:
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    rasters = tmp_path / "rasters"
+    rasters.mkdir()
+    with rasterio.open(rasters / "scene.tif", "w", driver="GTiff", height=96, width=80, count=3, dtype="uint8",
+                       crs="EPSG:32629", transform=from_origin(500_000, 5_900_000, 0.5, 0.5)) as dst:
+        dst.write(np.random.default_rng(0).integers(0, 256, (3, 96, 80), dtype=np.uint8))
+    pipe = write_pipeline(tmp_path)
+    text = pipe.read_text().split("  - name: b\n")[0] + f"""  - name: export
+    kind: export
+    params: {{checkpoint: "{{stages.a.best_checkpoint}}", format: onnx}}
+  - name: predict
+    kind: predict
+    params: {{model: "{{stages.export.path}}", input: {rasters}, overlap: 16}}
+  - name: model_card
+    kind: model_card
+    params: {{after: ["{{stages.predict.out}}"]}}
+"""
+    pipe.write_text(text)
+    res = run_pipeline(pipe, progress=False, log=lambda *_: None)
+    assert res.ran == ["data", "a", "export", "predict", "model_card"]
+    run = tmp_path / "run"
+    predict_rec = json.loads((run / "predict/stage.json").read_text())
+    assert predict_rec["metrics"]["summary"]["backend"] == "onnxruntime"
+    with rasterio.open(run / "predict/maps/scene.tif") as m:
+        assert m.crs.to_epsg() == 32629 and m.shape == (96, 80)
+    assert (run / "predict/maps/areas.csv").is_file()
+    card = (run / "model_card/MODEL_CARD.md").read_text()
+    assert "## How to run inference" in card and "landseg predict" in card
+    assert run_pipeline(pipe, progress=False, log=lambda *_: None).ran == []  # all unchanged

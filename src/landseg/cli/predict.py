@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="overlap of neighbouring windows in pixels (default: a quarter of the window, 128 for 512)")
     p.add_argument("--tta", default="none", choices=["none", "flip", "d4"],
                    help="test-time augmentation: flips (3 passes) or all 8 rotations/reflections (default none)")
-    p.add_argument("--batch-size", type=int, default=4, help="windows per forward pass (default 4)")
+    p.add_argument("--batch-size", type=int, default=2,
+                   help="windows per forward pass (default 2; raise it on a GPU with memory to spare)")
     p.add_argument("--precision", default="auto", choices=["auto", "32", "bf16"],
                    help="checkpoints: auto = the fastest measured path (bf16 autocast where the CPU/GPU has bf16)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")

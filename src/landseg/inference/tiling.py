@@ -100,7 +100,7 @@ class Tiler:
     num_classes: int
     tile: int = 512
     overlap: int = 128
-    batch_size: int = 4
+    batch_size: int = 2
     tta: str = "none"
     band_width: int = 8192
 
@@ -146,10 +146,11 @@ class Tiler:
             s0, s1 = lefts[0], lefts[-1] + ww
             acc = np.zeros((self.num_classes, wh, s1 - s0), np.float32)
             for i, top in enumerate(tops):
-                strip = self.normalise(read(top, top + wh, s0, s1))
+                strip = read(top, top + wh, s0, s1)  # uint8; normalised per batch, 4× smaller than floats
                 for j in range(0, len(lefts), self.batch_size):
                     chunk = lefts[j : j + self.batch_size]
-                    probs = self.probabilities(np.stack([strip[:, :, c - s0 : c - s0 + ww] for c in chunk]))
+                    probs = self.probabilities(np.stack([self.normalise(strip[:, :, c - s0 : c - s0 + ww])
+                                                         for c in chunk]))
                     for left, p in zip(chunk, probs, strict=True):
                         acc[:, :, left - s0 : left - s0 + ww] += p * weights
                     if advance is not None:

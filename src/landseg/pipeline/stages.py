@@ -247,6 +247,36 @@ def _report(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     return StageOutput({"markdown": str(res.markdown), "html": str(res.html)})
 
 
+# --- deployment -------------------------------------------------------------------------------------
+
+def _export(p: dict[str, Any], ctx: StageContext) -> StageOutput:
+    from landseg.export import export_model
+
+    _need(p, "checkpoint")
+    fmt = p.get("format", "onnx")
+    res = export_model(p["checkpoint"], ctx.dir / f"model.{'onnx' if fmt == 'onnx' else 'pt'}", fmt, tile=p.get("tile"))
+    return StageOutput({"path": str(res.path)}, {"max_abs_diff": res.max_abs_diff, "tile_size": res.tile_size})
+
+
+def _predict(p: dict[str, Any], ctx: StageContext) -> StageOutput:
+    from landseg.predict import predict
+
+    _need(p, "model", "input")
+    _fresh(ctx.dir / "maps", ctx)
+    options = {k: v for k, v in p.items() if k not in ("model", "input")}
+    res = predict(p["model"], p["input"], ctx.dir / "maps", progress=ctx.progress, **options)
+    return StageOutput({"out": str(res.out), "areas": str(res.out / "areas.csv")},
+                       {"maps": [str(m) for m in res.maps], "summary": res.summary})
+
+
+def _model_card(p: dict[str, Any], ctx: StageContext) -> StageOutput:
+    """``after`` (references to the stages the card describes) only ties the card to them."""
+    from landseg.model_card import write_model_card
+
+    res = write_model_card(ctx.spec.run_dir, ctx.dir / "MODEL_CARD.md", model=p.get("model"))
+    return StageOutput({"path": str(res.path)}, {"model": res.model, "not_recorded": res.missing})
+
+
 def _undo_previous(ctx: StageContext) -> None:
     """A dataset-changing stage re-run with new inputs first reverses its previous change.
 
@@ -291,4 +321,7 @@ STAGE_KINDS: dict[str, StageKind] = {
     "review": StageKind(_review, ("decisions",)),
     "replace_masks": StageKind(_replace_masks, ("data_root", "backup", "journal")),
     "report": StageKind(_report, ("markdown", "html")),
+    "export": StageKind(_export, ("path",)),
+    "predict": StageKind(_predict, ("out", "areas")),
+    "model_card": StageKind(_model_card, ("path",)),
 }
