@@ -219,3 +219,29 @@ def test_bad_input_is_a_clear_error(tiny_checkpoint: Path, exports: dict[str, Pa
         err = capsys.readouterr().err
         assert message in err, (message, err)
         assert not list(out.glob("*.tif")), message
+
+
+def test_a_vrt_mosaic_predicts_like_the_raster_it_mosaics(tiny_checkpoint: Path, geotiff: Any, aerial: Any,
+                                                           tmp_path: Path) -> None:
+    """Two GeoTIFF tiles side by side, mosaicked by a VRT (as `gdalbuildvrt` writes): one seamless map."""
+    rgb = np.concatenate([aerial(8, 96), aerial(9, 96)], axis=2)  # 96 × 192
+    whole = geotiff(tmp_path / "whole.tif", rgb, nodata=None)
+    geotiff(tmp_path / "left.tif", rgb[:, :, :96].copy(), nodata=None)
+    geotiff(tmp_path / "right.tif", rgb[:, :, 96:].copy(), nodata=None, origin=(500_000.0 + 96 * 0.5, 5_900_000.0))
+
+    def source(name: str, band: int, x: int) -> str:
+        return (f'<SimpleSource><SourceFilename relativeToVRT="1">{name}</SourceFilename><SourceBand>{band}'
+                f'</SourceBand><SrcRect xOff="0" yOff="0" xSize="96" ySize="96"/>'
+                f'<DstRect xOff="{x}" yOff="0" xSize="96" ySize="96"/></SimpleSource>')
+
+    bands = "".join(f'<VRTRasterBand dataType="Byte" band="{b}">{source("left.tif", b, 0)}'
+                    f'{source("right.tif", b, 96)}</VRTRasterBand>' for b in (1, 2, 3))
+    vrt = tmp_path / "mosaic.vrt"
+    vrt.write_text(f'<VRTDataset rasterXSize="192" rasterYSize="96"><SRS>EPSG:32629</SRS>'
+                   f"<GeoTransform>500000, 0.5, 0, 5900000, 0, -0.5</GeoTransform>{bands}</VRTDataset>")
+    got = predict(tiny_checkpoint, vrt, tmp_path / "vrt", **FAST).maps[0]
+    ref = predict(tiny_checkpoint, whole, tmp_path / "tif", **FAST).maps[0]
+    assert got.name == "mosaic.tif"
+    with rasterio.open(got) as a, rasterio.open(ref) as b, rasterio.open(vrt) as v:
+        assert a.transform == v.transform == b.transform and a.crs == v.crs
+        np.testing.assert_array_equal(a.read(1), b.read(1))
