@@ -16,6 +16,8 @@ processes or GPUs (:mod:`landseg.inference.distributed`) and rank 0 assembles th
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -77,9 +79,10 @@ class PredictResult:
 
     def report(self) -> str:
         s = self.summary
+        kept = f"; kept {s['resumed_jobs']} job(s) an interrupted run had finished" if s.get("resumed_jobs") else ""
         return (f"Predicted {s['inputs']} input(s) ({s['windows']} windows) with {s['backend']} "
                 f"({s['precision']}, tta {s['tta']}) in {s['seconds']:.1f} s ({s['windows_per_s']:.2f} windows/s) "
-                f"on {s['processes']} process(es).\nMaps: {', '.join(map(str, self.maps[:5]))}"
+                f"on {s['processes']} process(es){kept}.\nMaps: {', '.join(map(str, self.maps[:5]))}"
                 f"{' …' if len(self.maps) > 5 else ''}\nAreas: {self.out / 'areas.csv'}")
 
 
@@ -173,12 +176,51 @@ def open_model(settings: PredictSettings) -> Any:
                           num_classes=settings.num_classes)
 
 
+def job_signature(job: Job, settings: PredictSettings) -> str:
+    """What a job's result depends on: model and input files (size, mtime), settings, landseg version."""
+    from landseg import __version__
+
+    def stamp(path: str) -> list[Any]:
+        st = Path(path).stat()
+        return [str(Path(path).resolve()), st.st_size, st.st_mtime_ns]
+
+    wanted = {k: v for k, v in asdict(settings).items() if k not in ("progress", "threads", "out")}
+    blob = json.dumps({"model": stamp(settings.model), "inputs": [stamp(i) for i in job.inputs],
+                       "bands": job.band_ids, "settings": wanted, "version": __version__}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _finished(job: Job, settings: PredictSettings, signature: str) -> dict[str, Any] | None:
+    """The saved result of this exact job from an interrupted earlier run, if its files are intact."""
+    record = Path(settings.out) / WORK_DIR / f"{job.id}.json"
+    try:
+        old = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return None
+    files = old.get("maps", []) if old.get("kind") == "pictures" else [old.get("map", "")]
+    if old.get("signature") != signature or not all(f and Path(f).is_file() for f in files):
+        return None
+    return old
+
+
 def run_job(job: Job, predictor: Any, tiler: Any, settings: PredictSettings,
             advance: Callable[[int], object] | None = None) -> dict[str, Any]:
-    """Run one job; its result (maps written, class areas) is also saved as JSON for rank 0."""
+    """Run one job; its result (maps written, class areas) is also saved as JSON for rank 0.
+
+    A job an interrupted run already finished (same model, inputs and settings; its files intact)
+    is not run again: a county-scale run resumes where it stopped.
+    """
     from landseg.inference.raster import predict_raster, write_preview
 
     out = Path(settings.out)
+    signature = job_signature(job, settings)
+    done = _finished(job, settings, signature)
+    if done is not None:
+        if advance is not None:
+            advance(job.windows)
+        done["resumed"] = True
+        write_json(out / WORK_DIR / f"{job.id}.json", done)  # rank 0 reads it from here
+        return done
     if job.kind == "raster":
         src = Path(job.inputs[0])
         dst = Path(job.part) if job.part else out / f"{src.stem}.tif"
@@ -192,6 +234,7 @@ def run_job(job: Job, predictor: Any, tiler: Any, settings: PredictSettings,
             write_preview(dst, out / f"{src.stem}_preview.png", predictor.classes)
     else:
         result = _predict_pictures(job, predictor, tiler, settings, advance)
+    result["signature"] = signature
     write_json(out / WORK_DIR / f"{job.id}.json", result)
     return result
 
@@ -345,7 +388,8 @@ def _finish(files: list[Path], jobs: list[Job], results: list[dict[str, Any]], s
     atomic_write_text(out / "areas.csv", total.to_csv())
     windows = sum(j.windows for j in jobs)
     summary = {"model": settings.model, "backend": backend, "precision": precision, "tta": settings.tta,
-               "inputs": len(files), "jobs": len(jobs), "windows": windows, "processes": devices,
+               "inputs": len(files), "jobs": len(jobs), "resumed_jobs": sum(bool(r.get("resumed")) for r in results),
+               "windows": windows, "processes": devices,
                "seconds": seconds, "windows_per_s": windows / seconds if seconds > 0 else 0.0,
                "settings": {k: v for k, v in asdict(settings).items() if k not in ("model", "out")},
                "area_note": total.note}

@@ -245,3 +245,43 @@ def test_a_vrt_mosaic_predicts_like_the_raster_it_mosaics(tiny_checkpoint: Path,
     with rasterio.open(got) as a, rasterio.open(ref) as b, rasterio.open(vrt) as v:
         assert a.transform == v.transform == b.transform and a.crs == v.crs
         np.testing.assert_array_equal(a.read(1), b.read(1))
+
+
+def test_an_interrupted_folder_run_resumes_without_redoing_finished_maps(tiny_checkpoint: Path, geotiff: Any,
+                                                                         aerial: Any, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from landseg.inference import raster as raster_mod
+
+    rasters = tmp_path / "in"
+    rasters.mkdir()
+    for i in range(3):
+        geotiff(rasters / f"r{i}.tif", aerial(30 + i, 96), nodata=None)
+    out = tmp_path / "out"
+    real = raster_mod.predict_raster
+    calls: list[str] = []
+    crash = {"at": 3}
+
+    def crash_on_third(tiler: Any, classes: Any, src: Path, dst: Path, **kw: Any) -> Any:
+        calls.append(Path(src).stem)
+        if len(calls) == crash["at"]:
+            raise KeyboardInterrupt  # e.g. the job was killed
+        return real(tiler, classes, src, dst, **kw)
+
+    monkeypatch.setattr(raster_mod, "predict_raster", crash_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        predict(tiny_checkpoint, rasters, out, **FAST)
+    first = {p.name: p.stat().st_mtime_ns for p in out.glob("r*.tif")}
+    assert sorted(first) == ["r0.tif", "r1.tif"] and not (out / "areas.csv").exists()
+
+    calls.clear()
+    crash["at"] = 0
+    res = predict(tiny_checkpoint, rasters, out, **FAST)
+    assert calls == ["r2"]  # only the unfinished raster is predicted again
+    assert res.summary["resumed_jobs"] == 2 and "kept 2 job(s)" in res.report()
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("r[01].tif")} == first
+    assert int(read_csv(out / "areas.csv")[-1]["pixels"]) == 3 * 96 * 96
+    assert not (out / ".landseg-predict").exists()
+
+    calls.clear()  # finished runs leave no resume state: other settings (or the same) predict afresh
+    predict(tiny_checkpoint, rasters, out, **{**FAST, "overlap": 8})
+    assert calls == ["r0", "r1", "r2"]
