@@ -8,7 +8,7 @@ its kind. areas.csv sums everything; predict.json records the run. Large inputs 
 overlapping windows blended smoothly (no seams), read and written window by window.
 
 Examples:
-  landseg predict --model runs/demo/step3_kd/run/checkpoints/best.ckpt --input ortho.tif --out runs/maps
+  landseg predict --model runs/demo/step3_kd_hard/run/checkpoints/best.ckpt --input ortho.tif --out runs/maps
   landseg predict --model model.onnx --input tiles/ --out runs/tiles --pixel-size 0.3
   landseg predict --model best.ckpt --input county/ --out runs/county --devices 4 --device cuda
   landseg predict --model geoseg.ckpt --arch ftunetformer --input scene.tif --out runs/geoseg --tta flip
