@@ -40,7 +40,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -48,6 +47,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_predict_pair import RssSampler, proc_status_mb  # noqa: E402  (sibling script, shared sampler)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_PREDICT_MEMORY "
@@ -59,37 +59,6 @@ ORIGIN = (500_000.0, 4_300_000.0)  # upper-left corner, UTM 29N (Portugal)
 
 
 # --------------------------------------------------------------------------- memory
-
-
-def proc_status_mb(key: str) -> float:
-    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MB; Linux only."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024.0
-    raise RuntimeError(f"{key} not found in /proc/self/status (Linux only)")
-
-
-class RssSampler(threading.Thread):
-    """Track the peak VmRSS, sampled every ``interval`` seconds until stopped."""
-
-    def __init__(self, interval: float = 0.05) -> None:
-        super().__init__(daemon=True)
-        self.interval, self.peak, self.samples = interval, proc_status_mb("VmRSS"), 1
-        self._stop_event = threading.Event()
-
-    def sample(self) -> float:
-        self.peak = max(self.peak, proc_status_mb("VmRSS"))
-        self.samples += 1
-        return self.peak
-
-    def run(self) -> None:
-        while not self._stop_event.wait(self.interval):
-            self.sample()
-
-    def stop(self) -> None:
-        self._stop_event.set()
-        self.join()
-        self.sample()
 
 
 # --------------------------------------------------------------------------- inputs

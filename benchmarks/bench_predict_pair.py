@@ -31,24 +31,25 @@ REPO = Path(__file__).resolve().parents[1]
 FLAT_LIMIT = 0.10  # growth of peak RSS from the first quarter to the end that still counts as flat
 
 
-def rss_mb() -> float:
-    """Resident set size of this process in MB (VmRSS; no psutil needed)."""
+def proc_status_mb(key: str) -> float:
+    """A ``/proc/self/status`` memory field (``VmRSS``, ``VmHWM``) in MB; Linux only."""
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(key + ":"):
             return int(line.split()[1]) / 1024.0
-    raise RuntimeError("VmRSS not found in /proc/self/status (Linux only)")
+    raise RuntimeError(f"{key} not found in /proc/self/status (Linux only)")
 
 
 class RssSampler(threading.Thread):
-    """Track the peak RSS, sampled every ``interval`` seconds until stopped."""
+    """Track the peak VmRSS, sampled every ``interval`` seconds until stopped."""
 
     def __init__(self, interval: float = 0.05) -> None:
         super().__init__(daemon=True)
-        self.interval, self.peak = interval, rss_mb()
+        self.interval, self.peak, self.samples = interval, proc_status_mb("VmRSS"), 1
         self._stop_event = threading.Event()
 
     def sample(self) -> float:
-        self.peak = max(self.peak, rss_mb())
+        self.peak = max(self.peak, proc_status_mb("VmRSS"))
+        self.samples += 1
         return self.peak
 
     def run(self) -> None:
@@ -58,6 +59,7 @@ class RssSampler(threading.Thread):
     def stop(self) -> None:
         self._stop_event.set()
         self.join()
+        self.sample()
 
 
 def ensure_data(work: Path, tiles: int, size: int) -> Path:

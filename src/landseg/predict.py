@@ -110,14 +110,12 @@ def find_inputs(path: str | Path) -> list[Path]:
     return files
 
 
-def plan_jobs(inputs: Sequence[Path], settings: PredictSettings, tile: int, overlap: int,
-              devices: int = 1) -> list[Job]:
-    """Jobs for the inputs. A raster wider than one band becomes one job per band only when several
-    processes share the work (a single process writes the whole map directly)."""
+def plan_jobs(inputs: Sequence[Path], settings: PredictSettings, tiler: Any, devices: int = 1) -> list[Job]:
+    """Jobs for the inputs. A raster wider than one of the tiler's column bands becomes one job per
+    band only when several processes share the work (a single process writes the map directly)."""
     import rasterio
 
     from landseg.inference.raster import RASTER_SUFFIXES, is_georeferenced
-    from landseg.inference.sliding import window_starts
     from landseg.inference.tiling import column_bands
 
     jobs: list[Job] = []
@@ -126,21 +124,14 @@ def plan_jobs(inputs: Sequence[Path], settings: PredictSettings, tile: int, over
         if path.suffix.lower() in RASTER_SUFFIXES and is_georeferenced(path):
             with rasterio.open(path) as src:
                 h, w = src.height, src.width
-            bands = column_bands(w, max(settings.band_width, tile))
-            rows = len(window_starts(h, tile, overlap))
-            lefts = window_starts(w, tile, overlap)
-            ww = min(tile, w)
-
-            def windows(ids: list[int], lefts: list[int] = lefts, ww: int = ww,
-                        bands: list[tuple[int, int]] = bands, rows: int = rows) -> int:
-                return rows * sum(sum(1 for x in lefts if x < bands[i][1] and x + ww > bands[i][0]) for i in ids)
-
-            if devices > 1 and len(bands) > 1:
-                for i in range(len(bands)):
+            bands = len(column_bands(w, tiler.band_width))
+            if devices > 1 and bands > 1:
+                for i in range(bands):
                     part = str(Path(settings.out) / WORK_DIR / f"{path.stem}.band{i:04d}.tif")
-                    jobs.append(Job(f"{path.stem}.band{i:04d}", "raster", [str(path)], [i], part, windows([i])))
+                    jobs.append(Job(f"{path.stem}.band{i:04d}", "raster", [str(path)], [i], part,
+                                    tiler.windows(h, w, [i])))
             else:
-                jobs.append(Job(path.stem, "raster", [str(path)], None, None, windows(list(range(len(bands))))))
+                jobs.append(Job(path.stem, "raster", [str(path)], windows=tiler.windows(h, w)))
         elif path.suffix.lower() in PICTURE_SUFFIXES:
             pictures.append(str(path))
         else:
@@ -321,7 +312,7 @@ def predict(model: str | Path, inputs: str | Path, out: str | Path, *, devices: 
     if devices == 1:
         predictor = open_model(settings)
         tiler = build_tiler(predictor, settings)
-        jobs = plan_jobs(files, settings, tiler.tile, tiler.overlap)
+        jobs = plan_jobs(files, settings, tiler)
         results = _run_local(jobs, predictor, tiler, settings)
         backend, precision, classes = predictor.backend, predictor.precision, predictor.classes
     else:
@@ -329,7 +320,7 @@ def predict(model: str | Path, inputs: str | Path, out: str | Path, *, devices: 
 
         probe = open_model(settings)  # metadata only; each process opens its own copy
         tiler = build_tiler(probe, settings)
-        jobs = plan_jobs(files, settings, tiler.tile, tiler.overlap, devices)
+        jobs = plan_jobs(files, settings, tiler, devices)
         backend, precision, classes = probe.backend, probe.precision, probe.classes
         del probe, tiler  # free the memory before the processes start
         results = predict_distributed(jobs, settings, devices)

@@ -30,6 +30,11 @@ def jsonable(obj: Any) -> Any:
     return obj
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity, e.g. under taskset or a container limit)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

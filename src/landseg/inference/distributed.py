@@ -12,7 +12,6 @@ multi-node cluster through Lightning's usual environment variables.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
 from landseg.predict import WORK_DIR, Job, PredictSettings, build_tiler, open_model, run_job
+from landseg.utils import available_cores
 
 __all__ = ["PredictJobs", "predict_distributed"]
 
@@ -49,8 +49,7 @@ class PredictJobs(pl.LightningModule):
 
     def on_predict_start(self) -> None:
         world = self.trainer.world_size
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = self.settings.threads or max(1, cores // world) if self.device.type == "cpu" else None
+        threads = self.settings.threads or max(1, available_cores() // world) if self.device.type == "cpu" else None
         device = "cpu" if self.device.type == "cpu" else str(self.device)
         self._predictor = open_model(replace(self.settings, threads=threads, device=device))
         self._tiler = build_tiler(self._predictor, self.settings)

@@ -15,7 +15,6 @@ output cropped back, so callers never think about strides or fixed export sizes.
 from __future__ import annotations
 
 import json
-import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,7 +187,9 @@ def _table(meta: dict[str, Any]) -> ClassTable:
 
 
 def _threads(threads: int | None) -> int:
-    return threads or max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    from landseg.utils import available_cores
+
+    return threads or available_cores()
 
 
 def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "cpu", threads: int | None = None,
