@@ -285,3 +285,18 @@ def test_an_interrupted_folder_run_resumes_without_redoing_finished_maps(tiny_ch
     calls.clear()  # finished runs leave no resume state: other settings (or the same) predict afresh
     predict(tiny_checkpoint, rasters, out, **{**FAST, "overlap": 8})
     assert calls == ["r0", "r1", "r2"]
+
+
+def test_jobs_follow_the_tilers_bands(geotiff: Any, tmp_path: Path) -> None:
+    """Distributed jobs name column bands by the tiler's (256-aligned) band width, whatever was asked."""
+    from landseg.inference.tiling import Tiler, column_bands
+    from landseg.predict import PredictSettings, plan_jobs
+
+    src = geotiff(tmp_path / "wide.tif", np.zeros((3, 100, 1100), np.uint8), nodata=None)
+    tiler = Tiler(lambda b: b, [0.0] * 3, [1.0] * 3, 3, tile=64, overlap=16, band_width=300)  # → 512
+    settings = PredictSettings(model="m", out=str(tmp_path / "out"), band_width=300)
+    jobs = plan_jobs([src], settings, tiler, devices=2)
+    assert [j.band_ids for j in jobs] == [[i] for i in range(len(column_bands(1100, 512)))] == [[0], [1], [2]]
+    assert sum(j.windows for j in jobs) >= tiler.windows(100, 1100)  # bands share their border windows
+    (single,) = plan_jobs([src], settings, tiler, devices=1)
+    assert single.band_ids is None and single.windows == tiler.windows(100, 1100)
