@@ -412,3 +412,30 @@ def test_figures_of_an_earlier_report_are_not_left_behind(run: Path) -> None:
     second = write_report(run)
     assert not any(second.markdown.parent.glob("confusion_*.png"))
     assert sorted(p.name for p in second.markdown.parent.glob("*.png")) == ["training_curves.png"]
+
+
+def test_deployment_section_shows_export_parity_areas_and_map_previews(tmp_path: Path) -> None:
+    from PIL import Image
+
+    run = tmp_path / "r"
+    maps = run / "predict" / "maps"
+    maps.mkdir(parents=True)
+    (maps / "areas.csv").write_text("class_index,class,pixels,hectares,percent\n0,Background,30,0.0008,30.0000\n"
+                                    "1,Forest Land,70,0.0018,70.0000\n,nodata,5,,\n,total,100,0.0025,100.0000\n")
+    Image.new("RGBA", (8, 8), (0, 128, 0, 255)).save(maps / "ortho_preview.png")
+    record(run, "export", "export", outputs={"path": str(run / "export" / "model.onnx")},
+           metrics={"max_abs_diff": 1.4e-6, "tile_size": 256})
+    record(run, "predict", "predict", params={"input": "rasters/"},
+           outputs={"out": str(maps), "areas": str(maps / "areas.csv")},
+           metrics={"summary": {"inputs": 1, "backend": "onnxruntime", "precision": "32", "tta": "flip",
+                                "windows": 9, "seconds": 2.0, "area_note": "EPSG:32629: 0.5 m pixels"}})
+    res = write_report(run)
+    sec = _section(res.markdown.read_text(), "Deployment")
+    assert "`model.onnx` (256² input); max |Δlogit| against PyTorch 1.4e-06" in sec
+    assert "with onnxruntime (fp32, TTA flip): 9 windows" in sec and "0.5 m pixels" in sec
+    assert _row(sec, "Forest Land") == "| Forest Land | 70 | 0.0018 | 70.0000 |"
+    assert "![ortho](map_ortho_preview.png)" in sec and (run / "report" / "map_ortho_preview.png").is_file()
+    assert "data:image/png;base64," in res.html.read_text()
+    other = tmp_path / "r2"
+    record(other, "data", "synth")
+    assert "## Deployment" not in write_report(other).markdown.read_text()  # no deployment stages: no section

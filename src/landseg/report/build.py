@@ -13,7 +13,13 @@ from landseg.report.performance import (
     progression_section,
 )
 from landseg.report.records import RunRecords
-from landseg.report.workflow import curves_section, dataset_section, hard_samples_section, provenance_section
+from landseg.report.workflow import (
+    curves_section,
+    dataset_section,
+    deployment_section,
+    hard_samples_section,
+    provenance_section,
+)
 from landseg.utils import atomic_write_text
 
 
@@ -35,7 +41,8 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     rr = RunRecords.load(run_dir)
     out = Path(out_dir) if out_dir is not None else rr.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (*out.glob("confusion_*.png"), out / "per_class_iou.png", out / "training_curves.png"):
+    for stale in (*out.glob("confusion_*.png"), *out.glob("map_*.png"), out / "per_class_iou.png",
+                  out / "training_curves.png"):
         stale.unlink(missing_ok=True)  # figures of an earlier report that this one may no longer draw
     figures: list[Path] = []
     models = rr.models()
@@ -47,6 +54,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
         hard_samples_section(rr),
         curves_section(rr, out, figures),
         clean_section(rr, models),
+        deployment_section(rr, out, figures),
         provenance_section(rr),
     ]
     done = sum(1 for s in rr.order if rr.complete(s))
@@ -57,12 +65,6 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
                   "complete read **not run**. Scores are percentages (IoU, F1, OA), differences are "
                   "percentage points (pp).")]
     kept = [s for s in sections if s is not None]
-    md = _shareable(atomic_write_text(out / "report.md", render_markdown(title, intro, kept)))
-    page = _shareable(atomic_write_text(out / "report.html", render_html(title, intro, kept)))
+    md = atomic_write_text(out / "report.md", render_markdown(title, intro, kept))
+    page = atomic_write_text(out / "report.html", render_html(title, intro, kept))
     return ReportResult(md, page, figures)
-
-
-def _shareable(path: Path) -> Path:
-    """Atomic writes create owner-only (0600) files; a report is meant to be read by others."""
-    path.chmod(0o644)
-    return path

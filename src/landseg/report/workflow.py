@@ -6,7 +6,7 @@ from pathlib import Path
 
 from landseg.hard_samples import HARD_CLASS_IOU
 from landseg.report.datasets import dataset_rows, epoch_samples
-from landseg.report.document import NOT_RUN, Figure, Para, Section, Table
+from landseg.report.document import NOT_RUN, Figure, FigureGrid, Para, Section, Table
 from landseg.report.figures import read_curve, training_curves_figure
 from landseg.report.fmt import count, pct, seconds, status_cell
 from landseg.report.records import RunRecords
@@ -115,4 +115,48 @@ def provenance_section(rr: RunRecords) -> Section:
                      str(rec.get("ended") or "—")])
     sec.blocks.append(Table(["Stage", "Kind", "Status", "Duration", "Key", "Git commit", "landseg", "Started",
                              "Ended"], rows, align=["l", "l", "l", "r", "l", "l", "l", "l", "l"]))
+    return sec
+
+
+def deployment_section(rr: RunRecords, out_dir: Path, figures: list[Path], max_previews: int = 4) -> Section | None:
+    """The export's parity, and the predict stage's class areas and map previews (None: neither ran)."""
+    exp, _ = rr.last_complete("export")
+    pred, rec = rr.last_complete("predict")
+    if exp is None and pred is None:
+        return None
+    sec = Section("Deployment", "deployment")
+    if exp is not None:
+        m = rr.metrics(exp)
+        sec.blocks.append(Para(f"`{exp}` exported `{Path(str(rr.outputs(exp).get('path'))).name}` "
+                               f"({m.get('tile_size')}² input); max |Δlogit| against PyTorch "
+                               f"{float(m.get('max_abs_diff', float('nan'))):.2g} (limit 1e-3)."))
+    if pred is None:
+        return sec
+    summary = rr.metrics(pred).get("summary") or {}
+    params = (rec or {}).get("params") or {}
+    precision = {"32": "fp32"}.get(str(summary.get("precision")), summary.get("precision", "?"))
+    sec.blocks.append(Para(
+        f"`{pred}` mapped {summary.get('inputs', '?')} input(s) from `{params.get('input', '?')}` with "
+        f"{summary.get('backend', '?')} ({precision}, TTA {summary.get('tta', 'none')}): "
+        f"{count(summary.get('windows'))} windows in {seconds(summary.get('seconds'))}. "
+        f"Area note: {summary.get('area_note') or '—'}."))
+    areas = Path(str(rr.outputs(pred).get("areas", "")))
+    if areas.is_file():
+        import csv
+
+        with open(areas, newline="") as fh:
+            rows = [[r["class"], count(int(r["pixels"])), r["hectares"] or "—", r["percent"] or "—"]
+                    for r in csv.DictReader(fh)]
+        sec.blocks.append(Table(["Class", "Pixels", "Hectares", "%"], rows, caption="Predicted land cover (all maps)"))
+    previews = sorted(areas.parent.glob("*_preview.png"))[:max_previews]
+    if previews:
+        import shutil
+
+        shown = []
+        for p in previews:
+            dst = out_dir / f"map_{p.name}"
+            shutil.copyfile(p, dst)
+            figures.append(dst)
+            shown.append(Figure(dst, p.name.removesuffix("_preview.png")))
+        sec.blocks.append(FigureGrid(shown))
     return sec
