@@ -300,3 +300,19 @@ def test_jobs_follow_the_tilers_bands(geotiff: Any, tmp_path: Path) -> None:
     assert sum(j.windows for j in jobs) >= tiler.windows(100, 1100)  # bands share their border windows
     (single,) = plan_jobs([src], settings, tiler, devices=1)
     assert single.band_ids is None and single.windows == tiler.windows(100, 1100)
+
+
+def test_an_alpha_band_marks_nodata(tiny_checkpoint: Path, aerial: Any, tmp_path: Path) -> None:
+    """RGBA orthophotos (GDAL alpha band): transparent pixels become nodata in the map."""
+    from rasterio.transform import from_origin
+
+    rgba = np.concatenate([aerial(11, 96), np.full((1, 96, 96), 255, np.uint8)])
+    rgba[3, :30, :40] = 0
+    src = tmp_path / "rgba.tif"
+    with rasterio.open(src, "w", driver="GTiff", height=96, width=96, count=4, dtype="uint8", crs="EPSG:32629",
+                       transform=from_origin(500_000, 5_900_000, 1, 1), photometric="RGB", alpha="YES") as dst:
+        dst.write(rgba)
+    with rasterio.open(predict(tiny_checkpoint, src, tmp_path / "out", **FAST).maps[0]) as m:
+        labels = m.read(1)
+    assert (labels[:30, :40] == 255).all() and (labels[30:] < 6).all() and (labels[:, 40:] < 6).all()
+    assert int(read_csv(tmp_path / "out" / "rgba_areas.csv")[6]["pixels"]) == 30 * 40
