@@ -99,20 +99,26 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return z
 
 
-@dataclass
-class TorchPredictor:
-    """A checkpoint run by PyTorch eager (bf16 autocast when ``precision="bf16"``)."""
+@dataclass(kw_only=True)
+class _Described:
+    """What every predictor carries: the model's class table, normalisation and tile size."""
 
-    model: Any
     classes: ClassTable
     mean: list[float]
     std: list[float]
     tile_size: int
     precision: str = "32"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(kw_only=True)
+class TorchPredictor(_Described):
+    """A checkpoint run by PyTorch eager (bf16 autocast when ``precision="bf16"``)."""
+
+    model: Any
     device: str = "cpu"
     backend: str = "pytorch"
     max_window: int | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -124,19 +130,13 @@ class TorchPredictor:
         return torch.softmax(logits, dim=1).cpu().numpy()
 
 
-@dataclass
-class OnnxPredictor:
+@dataclass(kw_only=True)
+class OnnxPredictor(_Described):
     """An ``.onnx`` export run by ONNX Runtime; fixed-size exports get padded tiles."""
 
     session: Any
-    classes: ClassTable
-    mean: list[float]
-    std: list[float]
-    tile_size: int
     dynamic_size: bool
-    precision: str = "32"
     backend: str = "onnxruntime"
-    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_window(self) -> int | None:
@@ -153,19 +153,13 @@ class OnnxPredictor:
         return _softmax(logits[:, :, :h, :w].astype(np.float32, copy=False))
 
 
-@dataclass
-class TorchScriptPredictor:
+@dataclass(kw_only=True)
+class TorchScriptPredictor(_Described):
     """A TorchScript export (traced at its tile size, so windows are padded to it)."""
 
     module: Any
-    classes: ClassTable
-    mean: list[float]
-    std: list[float]
-    tile_size: int
-    precision: str = "32"
     device: str = "cpu"
     backend: str = "torchscript"
-    meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def max_window(self) -> int:
@@ -181,9 +175,12 @@ class TorchScriptPredictor:
         return torch.softmax(logits, dim=1).cpu().numpy()
 
 
-def _table(meta: dict[str, Any]) -> ClassTable:
+def _described(meta: dict[str, Any]) -> dict[str, Any]:
+    """The :class:`_Described` fields from an export's embedded metadata (see landseg.export)."""
     classes = [{"name": c["name"], "color": c["color"]} for c in meta["classes"]]
-    return ClassTable.from_list(classes, ignore_index=int(meta.get("ignore_index", 255)))
+    return {"classes": ClassTable.from_list(classes, ignore_index=int(meta.get("ignore_index", 255))),
+            "mean": meta["normalization"]["mean"], "std": meta["normalization"]["std"],
+            "tile_size": int(meta["tile_size"]), "meta": meta}
 
 
 def _threads(threads: int | None) -> int:
@@ -225,9 +222,7 @@ def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "
             raise PredictorError(f"{path} has no landseg metadata (classes, normalisation): export it with "
                                  "`landseg export`.")
         meta = json.loads(raw)
-        return OnnxPredictor(session=session, classes=_table(meta), mean=meta["normalization"]["mean"],
-                             std=meta["normalization"]["std"], tile_size=int(meta["tile_size"]),
-                             dynamic_size=bool(meta.get("dynamic_size")), meta=meta)
+        return OnnxPredictor(session=session, dynamic_size=bool(meta.get("dynamic_size")), **_described(meta))
 
     import torch
 
@@ -240,9 +235,7 @@ def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "
 
         meta = read_metadata(path)
         module = _jit_load(Path(path)).eval().to(device)
-        return TorchScriptPredictor(module=module, classes=_table(meta), mean=meta["normalization"]["mean"],
-                                    std=meta["normalization"]["std"], tile_size=int(meta["tile_size"]),
-                                    device=device, meta=meta)
+        return TorchScriptPredictor(module=module, device=device, **_described(meta))
 
     from landseg.inference.loading import load_model
 
