@@ -19,17 +19,8 @@ TILE = 64
 
 
 @pytest.fixture(scope="module")
-def ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from landseg.training.config import build_experiment
-    from landseg.training.module import checkpoint_metadata
-
-    torch.manual_seed(0)
-    exp = build_experiment({"model": {"name": "ftunetformer_tiny"}, "data": {"crop_size": TILE}})
-    net = build_model("ftunetformer_tiny", 6)
-    path = tmp_path_factory.mktemp("export") / "model.ckpt"
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
-                "landseg": checkpoint_metadata(exp)}, path)
-    return path
+def ckpt(tiny_checkpoint: Path) -> Path:
+    return tiny_checkpoint  # ftunetformer_tiny with landseg metadata, tile TILE
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""A tiny landseg checkpoint (random weights, tile 64) and georeferenced test rasters."""
+"""Georeferenced test rasters and aerial-like images (the tiny checkpoint is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -6,24 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-
-TILE = 64
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from landseg.models import build_model
-    from landseg.training.config import build_experiment
-    from landseg.training.module import checkpoint_metadata
-
-    torch.manual_seed(0)
-    exp = build_experiment({"model": {"name": "ftunetformer_tiny"}, "data": {"crop_size": TILE}})
-    net = build_model("ftunetformer_tiny", 6)
-    path = tmp_path_factory.mktemp("predict_model") / "tiny.ckpt"
-    torch.save({"state_dict": {f"net.{k}": v for k, v in net.state_dict().items()},
-                "landseg": checkpoint_metadata(exp)}, path)
-    return path
 
 
 @pytest.fixture(scope="session")
