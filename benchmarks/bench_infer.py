@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import statistics
 import sys
@@ -51,7 +50,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_train import cpu_info  # noqa: E402  (sibling script, shared CPU description)
+from bench_train import cpu_info, publish  # noqa: E402  (sibling script: CPU description, output)
 
 REPO = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 6
@@ -261,11 +260,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = run(args)
-    print(markdown(report))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"\nJSON written to {args.json}")
+    publish(markdown(report), report, args.json)
     return 0
 
 

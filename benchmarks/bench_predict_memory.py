@@ -48,6 +48,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_predict_pair import RssSampler, proc_status_mb  # noqa: E402  (sibling script, shared sampler)
+from bench_train import publish  # noqa: E402  (sibling script, shared output)
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT_PREFIX = "BENCH_PREDICT_MEMORY "
@@ -274,11 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.one is not None:
         return run_one(args)
     report = run(args)
-    print(markdown(report))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"\nJSON written to {args.json}")
+    publish(markdown(report), report, args.json)
     return 0
 
 

@@ -306,14 +306,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def publish(table: str, report: dict[str, Any], json_path: Path | None) -> None:
+    """Print the Markdown table and, when asked, write the report as JSON (shared by the benchmarks)."""
+    print(table)
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nJSON written to {json_path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report = run(args)
-    print(markdown(report))
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"\nJSON written to {args.json}")
+    publish(markdown(report), report, args.json)
     return 0
 
 
