@@ -11,7 +11,7 @@ weights saved once as a landseg checkpoint with tile size 512 under ``runs/bench
   tile=512)`` (cached next to it; re-exported when the checkpoint is newer), then
   ``open_predictor(onnx)``;
 * **default (auto)** — ``open_predictor(ckpt, precision="auto")``, what ``landseg predict`` runs
-  when no ``--precision`` is given; the precision it chose (``fastest_precision``) is reported.
+  when no ``--precision`` is given; the precision it chose (``landseg.precision.choose_precision``) is reported.
 
 Input: one fixed batch of ``--batch`` 512² tiles rendered by ``landseg.data.synth`` (seeded
 synthetic aerial scenes) and normalised with the checkpoint's mean/std, exactly as the tiler does.
@@ -131,7 +131,8 @@ def time_predictor(predictor: Any, batch: np.ndarray, warmup: int, repeat: int) 
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from landseg.inference.runners import fastest_precision, open_predictor
+    from landseg.inference.runners import open_predictor
+    from landseg.precision import choose_precision
 
     torch.set_num_threads(args.threads)
     args.work.mkdir(parents=True, exist_ok=True)
@@ -152,7 +153,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         **cpu_info(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "mkldnn_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
-        "fastest_precision_cpu": fastest_precision("cpu"),
+        "auto_precision_cpu": str(choose_precision("auto", "cpu")),
         "load_avg_start": list(os.getloadavg()),
     }
     rows: list[dict[str, Any]] = []

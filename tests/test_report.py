@@ -90,7 +90,8 @@ def train_stage(run: Path, stage: str, minute: int, *, root: Path, split: str = 
            outputs={"best_checkpoint": str(rd / "checkpoints/best.ckpt"),
                     "last_checkpoint": str(rd / "checkpoints/last.ckpt"), "run_dir": str(rd)},
            metrics={"best_score": best, "monitor": "val_mIoU", "epochs": epochs, "seconds": 60.0 + minute,
-                    "resumed": False})
+                    "resumed": False, "precision": {"name": "32", "label": "fp32", "requested": "auto",
+                                                    "reason": "CPU has AVX2 only, bf16 would be emulated"}})
 
 
 @functools.cache
@@ -255,7 +256,8 @@ def test_every_section_reads_the_records(run: Path) -> None:
     assert f"| {100 * scores(TEST_IOU['step2_finetune'], 0, 0.01)['mIoU_all']:.2f} |" in _row(clean, "step2_finetune")
 
     prov = _section(md, "Appendix: provenance")
-    assert "| hard_samples | hard_samples | complete | 43.0 s |" in prov and "`c0ffee1300`" in prov
+    assert "| hard_samples | hard_samples | complete | 43.0 s | — |" in prov and "`c0ffee1300`" in prov
+    assert "| fp32 (CPU has AVX2 only, bf16 would be emulated) |" in _row(prov, "baseline")  # precision, why
     assert "2026-01-01T10:13:00Z | 2026-01-01T10:13:30Z" in prov
 
 

@@ -5,6 +5,7 @@ base = "ftunetformer-512-crop-ms-e45.py"
 name = "ftunetformer_kd_512-crop-ms-e45"
 teacher = dict(
     checkpoint="runs/ftunetformer-512-crop-ms-e45/checkpoints/best.ckpt",  # loaded strictly
-    precision="bf16",   # the teacher only runs forward: bf16 autocast halves its cost on AMX/GPUs
+    # precision "auto" (default): the frozen teacher's forward runs in bf16 where the CPU (AMX/AVX512-BF16)
+    # or GPU has it natively, else fp32 — never emulated bf16.
 )
 distill = dict(loss="kl", temperature=4.0, alpha=0.5)   # or loss="dist" / "cwd"

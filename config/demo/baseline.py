@@ -6,6 +6,8 @@ base = "../biodiversity/ftunetformer-512-crop-ms-e45.py"
 name = "demo_baseline"
 output_dir = "runs/demo/baseline"
 model = dict(name="ftunetformer_tiny")
-data = dict(root="runs/demo/data", crop_size=256, batch_size=8, val_batch_size=8, num_workers=2)
+data = dict(root="runs/demo/data", crop_size=256, batch_size=8, val_batch_size=8)
 optim = dict(lr=2e-3, weight_decay=0.01, warmup_epochs=1)
-trainer = dict(max_epochs=12, precision="bf16-mixed", num_threads=2, log_images=2)
+# precision, threads and loader workers are left to the defaults: "auto" precision (bf16 only where
+# the CPU/GPU computes it natively, else fp32), every available core, half of them as loader workers.
+trainer = dict(max_epochs=12, log_images=2)

@@ -24,6 +24,8 @@ class EvalResult:
     confusion_png: Path
     original_scores: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    #: The precision the model ran in, with its reason (landseg.precision).
+    precision: dict[str, str] = field(default_factory=dict)
 
 
 CORRECTED_WARNING = ("Masks of this split were corrected with model predictions: scores against corrected masks "
@@ -50,7 +52,7 @@ def _split_was_corrected(backup: Path, data: Path, mask_paths: list[Path]) -> bo
 
 def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "Val", out: str | Path = "runs/eval",
              *, model: str | None = None, options: dict[str, Any] | None = None, num_classes: int | None = None,
-             mask_dir: str = "masks_png", batch_size: int = 4, num_workers: int = 0, precision: str = "32",
+             mask_dir: str = "masks_png", batch_size: int = 4, num_workers: int = 0, precision: str = "auto",
              device: str = "cpu", progress: bool = True, original_masks: str | Path | None = None) -> EvalResult:
     """Score ``checkpoint`` on every tile of ``data/split`` (validation transform, whole tiles).
 
@@ -65,7 +67,9 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "Val"
     from landseg.inference import load_model, predict_logits
     from landseg.metrics import ConfusionMatrix, per_class_markdown, segmentation_scores
     from landseg.plots import plot_confusion_matrix
+    from landseg.precision import resolve_precision
 
+    choice = resolve_precision(precision, device, "evaluate")
     loaded = load_model(checkpoint, model=model, options=options, num_classes=num_classes)
     classes = loaded.classes
     ds = SegmentationDataset(data, split, classes=classes, mask_dir=mask_dir,
@@ -88,7 +92,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "Val"
     original_cm = ConfusionMatrix(len(classes), ignore_index=classes.ignore_index)
     loader = DataLoader(ds, batch_size=batch_size, num_workers=num_workers)
     for batch in tqdm(loader, desc=f"evaluate {data.name}/{split}", disable=not progress, unit="batch"):
-        preds = predict_logits(net, batch["image"].to(device), precision=precision).argmax(1).cpu()
+        preds = predict_logits(net, batch["image"].to(device), precision=choice.name).argmax(1).cpu()
         confmat.update(preds, batch["mask"])
         if originals is not None:
             target = torch.stack([torch.from_numpy(read_mask(originals[n]).astype("int64")) for n in batch["name"]])
@@ -100,7 +104,7 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "Val"
     out_dir.mkdir(parents=True, exist_ok=True)
     payload = {"checkpoint": str(checkpoint), "data": str(data), "split": split, "mask_dir": mask_dir,
                "tiles": len(ds), "classes": classes.names, "scores": scores, "confusion_matrix": cm.tolist(),
-               "warnings": warnings}
+               "warnings": warnings, "precision": choice.to_dict()}
     title = f"{Path(str(checkpoint)).name} on {split} ({len(ds)} tiles)"
     text = f"# {title}\n\n" + "".join(f"> **Warning:** {w}\n\n" for w in warnings)
     if original_scores is not None:
@@ -119,4 +123,4 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "Val"
     png = plot_confusion_matrix(cm, classes, out_dir / "confusion_matrix.png", title=title)
     return EvalResult(scores=scores, confmat=cm.tolist(), out_dir=out_dir, metrics_json=metrics_json,
                       table_md=table_md, confusion_png=Path(png), original_scores=original_scores,
-                      warnings=warnings)
+                      warnings=warnings, precision=choice.to_dict())

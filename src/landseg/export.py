@@ -34,6 +34,12 @@ class ExportError(LandsegError, ValueError):
     """An export that could not be made or did not reproduce PyTorch's logits."""
 
 
+#: Exports are fp32 graphs, so the parity check compares them with PyTorch in fp32 on every CPU; the
+#: precision policy (landseg.precision) applies where the export later runs a checkpoint instead.
+PARITY_PRECISION = {"name": "32", "label": "fp32",
+                    "reason": "exports are fp32 graphs: parity compares them with PyTorch eager in fp32"}
+
+
 @dataclass
 class ExportResult:
     path: Path
@@ -112,7 +118,7 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", *, 
                 f"inputs {shapes}; nothing written to {out}."
                 + (" Retry without --dynamic-size (a fixed tile size exports exactly)." if dynamic_size else ""))
         meta["parity"] = {"max_abs_diff": diff, "tolerance": tolerance, "shapes": [list(s) for s in shapes],
-                          "seed": seed}
+                          "seed": seed, "precision": PARITY_PRECISION}
         _write_metadata(tmp, fmt, meta)  # after the check, so the file records the measured parity
         tmp.replace(out)
     except BaseException as exc:

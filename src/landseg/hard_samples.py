@@ -477,6 +477,8 @@ class HardSampleResult:
     analysis_json: Path
     weights_tsv: Path
     tables_md: Path
+    #: The precision the model ran in, with its reason (landseg.precision).
+    precision: dict[str, str] = field(default_factory=dict)
     weights: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -515,7 +517,7 @@ def analyze_hard_samples(checkpoint: str | Path, data: str | Path, split: str | 
                          out: str | Path = "runs/hard_samples", *, policy: WeightPolicy = WeightPolicy(),
                          model: str | None = None, options: dict[str, Any] | None = None,
                          num_classes: int | None = None, mask_dir: str = "masks_png", window: int | None = None,
-                         overlap: int = 128, batch_size: int = 1, precision: str = "32", device: str = "cpu",
+                         overlap: int = 128, batch_size: int = 1, precision: str = "auto", device: str = "cpu",
                          progress: bool = True) -> HardSampleResult:
     """Score every tile of ``data/split`` with ``checkpoint`` and turn the scores into weights.
 
@@ -527,7 +529,9 @@ def analyze_hard_samples(checkpoint: str | Path, data: str | Path, split: str | 
     from landseg.data import SegmentationDataset, val_transform
     from landseg.inference import load_model
     from landseg.inference.sliding import check_window
+    from landseg.precision import resolve_precision
 
+    choice = resolve_precision(precision, device, "hard-samples")
     if window is not None:
         check_window(window, overlap)
     loaded = load_model(checkpoint, model=model, options=options, num_classes=num_classes)
@@ -536,7 +540,7 @@ def analyze_hard_samples(checkpoint: str | Path, data: str | Path, split: str | 
     ds = SegmentationDataset(data, split, classes=classes, mask_dir=mask_dir,
                              transform=val_transform(mean=tuple(loaded.mean), std=tuple(loaded.std)))
     stats = _tile_stats_from_model(loaded.model.to(device), ds, classes, window=window, overlap=overlap,
-                                   batch_size=batch_size, precision=precision, device=device, progress=progress,
+                                   batch_size=batch_size, precision=choice.name, device=device, progress=progress,
                                    desc=f"hard-samples {Path(data).name}/{split}")
     tiles = weigh_tiles(stats, policy)
     tier_rows, class_rows = tier_table(tiles, policy), class_table(tiles, classes.names)
@@ -545,7 +549,7 @@ def analyze_hard_samples(checkpoint: str | Path, data: str | Path, split: str | 
     out_dir = Path(out)
     payload = {
         "checkpoint": str(checkpoint), "data": str(data), "split": split, "mask_dir": mask_dir,
-        "window": window, "overlap": overlap if window is not None else None, "precision": precision,
+        "window": window, "overlap": overlap if window is not None else None, "precision": choice.to_dict(),
         "policy": {"kind": policy.kind, **policy.params()}, "classes": classes.names,
         "hard_class_iou": HARD_CLASS_IOU, "tiles_count": len(tiles),
         "sum_of_weights": round(sum(t.weight for t in tiles), WEIGHT_DECIMALS),
@@ -560,4 +564,4 @@ def analyze_hard_samples(checkpoint: str | Path, data: str | Path, split: str | 
     md = atomic_write_text(out_dir / TABLES_MD, title + report)
     return HardSampleResult(tiles=tiles, policy=policy, class_names=classes.names, tier_rows=tier_rows,
                             class_rows=class_rows, report=report, out_dir=out_dir, analysis_json=analysis,
-                            weights_tsv=tsv, tables_md=md)
+                            weights_tsv=tsv, tables_md=md, precision=choice.to_dict())

@@ -267,12 +267,15 @@ def _r_hard(p: dict[str, Any], m: dict[str, Any], s: str) -> str:
 
 
 def _stages_section(records: dict[str, dict[str, Any]]) -> str:
-    out = ("## Stages and provenance\n\n| Stage | Kind | Status | Key | Commit | Duration | Ended |\n"
-           "|---|---|---|---|---|---:|---|\n")
+    from landseg.precision import describe
+
+    out = ("## Stages and provenance\n\n| Stage | Kind | Status | Precision | Key | Commit | Duration | Ended |\n"
+           "|---|---|---|---|---|---|---:|---|\n")
     for rec in sorted(records.values(), key=lambda r: str(r.get("started", ""))):
         commit = rec.get("git_commit")
         dur = f"{rec['duration_s']:.1f} s" if isinstance(rec.get("duration_s"), int | float) else NOT_RECORDED
-        out += (f"| {rec.get('stage')} | {rec.get('kind')} | {rec.get('status')} | `{rec.get('key', '')}` | "
+        out += (f"| {rec.get('stage')} | {rec.get('kind')} | {rec.get('status')} | {describe(rec.get('metrics'))} | "
+                f"`{rec.get('key', '')}` | "
                 f"{f'`{commit[:12]}`' if commit else NOT_RECORDED} | {dur} | {rec.get('ended', NOT_RECORDED)} |\n")
     return out
 

@@ -314,14 +314,14 @@ def predict(model: str | Path, inputs: str | Path, out: str | Path, *, devices: 
         tiler = build_tiler(predictor, settings)
         jobs = plan_jobs(files, settings, tiler)
         results = _run_local(jobs, predictor, tiler, settings)
-        backend, precision, classes = predictor.backend, predictor.precision, predictor.classes
+        backend, precision, classes = predictor.backend, (predictor.precision, predictor.precision_reason), predictor.classes
     else:
         from landseg.inference.distributed import predict_distributed
 
         probe = open_model(settings)  # metadata only; each process opens its own copy
         tiler = build_tiler(probe, settings)
         jobs = plan_jobs(files, settings, tiler, devices)
-        backend, precision, classes = probe.backend, probe.precision, probe.classes
+        backend, precision, classes = probe.backend, (probe.precision, probe.precision_reason), probe.classes
         del probe, tiler  # free the memory before the processes start
         results = predict_distributed(jobs, settings, devices)
         if results is None:  # not rank 0: its share is done
@@ -338,7 +338,7 @@ def _run_local(jobs: list[Job], predictor: Any, tiler: Any, settings: PredictSet
 
 
 def _finish(files: list[Path], jobs: list[Job], results: list[dict[str, Any]], settings: PredictSettings,
-            classes: Any, backend: str, precision: str, devices: int, seconds: float) -> PredictResult:
+            classes: Any, backend: str, precision: tuple[str, str], devices: int, seconds: float) -> PredictResult:
     """Merge raster parts, write ``areas.csv`` and ``predict.json``; drop the work folder."""
     import shutil
 
@@ -378,7 +378,8 @@ def _finish(files: list[Path], jobs: list[Job], results: list[dict[str, Any]], s
     assert total is not None  # find_inputs never returns an empty list
     atomic_write_text(out / "areas.csv", total.to_csv())
     windows = sum(j.windows for j in jobs)
-    summary = {"model": settings.model, "backend": backend, "precision": precision, "tta": settings.tta,
+    summary = {"model": settings.model, "backend": backend, "precision": precision[0],
+               "precision_reason": precision[1], "tta": settings.tta,
                "inputs": len(files), "jobs": len(jobs), "resumed_jobs": sum(bool(r.get("resumed")) for r in results),
                "windows": windows, "processes": devices,
                "seconds": seconds, "windows_per_s": windows / seconds if seconds > 0 else 0.0,

@@ -35,6 +35,14 @@ def available_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def default_workers(cores: int | None = None) -> int:
+    """DataLoader workers by default: half the available cores (at most 8), the rest run torch threads.
+
+    One core gets none (a worker would only compete with the model for it).
+    """
+    return min(8, (cores if cores is not None else available_cores()) // 2)
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

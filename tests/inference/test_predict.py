@@ -137,10 +137,13 @@ def test_exported_models_predict_like_the_checkpoint(fmt: str, tiny_checkpoint: 
     assert agree >= 0.999
 
 
-def test_default_precision_is_the_fastest_measured_path(tiny_checkpoint: Path) -> None:
-    from landseg.inference.runners import fastest_precision, open_predictor
+def test_default_precision_follows_the_one_policy(tiny_checkpoint: Path) -> None:
+    from landseg.inference.runners import open_predictor
+    from landseg.precision import choose_precision
 
-    assert open_predictor(tiny_checkpoint).precision == fastest_precision("cpu")
+    auto = open_predictor(tiny_checkpoint)
+    assert (auto.precision, auto.precision_reason) == (choose_precision("auto", "cpu").name,
+                                                       choose_precision("auto", "cpu").reason)
     assert open_predictor(tiny_checkpoint, precision="32").precision == "32"
 
 

@@ -95,7 +95,7 @@ def test_kd_configs_build_on_the_baseline() -> None:
     assert kd.data == base.data and kd.model == base.model and kd.optim == base.optim
     assert kd.teacher and kd.teacher.checkpoint.endswith("ftunetformer-512-crop-ms-e45/checkpoints/best.ckpt")
     assert kd.distill and kd.distill.loss == "kl"
-    assert hs.teacher and "step2" in hs.teacher.checkpoint and hs.teacher.precision == "bf16"  # merged from kd
+    assert hs.teacher and "step2" in hs.teacher.checkpoint and hs.teacher.precision == "auto"  # the default: chosen from the hardware
     assert hs.sampling and hs.sampling.epoch_size == "sum_of_weights" and hs.init_from
     for name in ("ftunetformer_kd_512-crop-ms-e45.py", "ftunetformer_kd_hardsampling.py"):
         text = (REPO / "config/biodiversity" / name).read_text()

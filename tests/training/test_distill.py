@@ -52,6 +52,8 @@ def test_kd_trains_teacher_frozen_and_not_in_student_checkpoint(tmp_path: Path, 
     assert len(ckpt["state_dict"]) == n_student
     csv = (tmp_path / "kd/csv/metrics.csv").read_text()
     assert all(col in csv for col in ("train_kd", "train_task", "train_ce", "train_dice"))
+    # the teacher's precision is recorded beside the student's (bf16 asked: honoured on any CPU)
+    assert task.teacher_precision.name == "bf16" and task.teacher_precision.requested == "bf16"
 
 
 @pytest.mark.parametrize("loss", ["dist", "cwd"])

@@ -38,6 +38,8 @@ def test_train_writes_checkpoints_logs_and_rebuildable_model(tmp_path: Path, tin
     meta = read_checkpoint(result.best_checkpoint)["landseg"]
     assert meta["model"]["name"] == "ftunetformer_tiny" and meta["tile_size"] == 64
     assert [c["name"] for c in meta["classes"]][4] == "Settlement"
+    assert meta["precision"]["name"] == "32" and meta["precision"]["requested"] == "32"  # the config's 32-true
+    assert result.precision == meta["precision"] and result.threads == 2
     loaded = load_model(result.best_checkpoint)
     assert loaded.source == "landseg" and loaded.classes.names == exp.class_table.names
     x = torch.randn(1, 3, 64, 64)
@@ -109,3 +111,29 @@ def test_train_warns_about_leaking_splits(tmp_path: Path, tiny_data: Path, tiny_
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_if_leaking(clean)
+
+
+def test_default_precision_threads_and_workers_come_from_the_hardware(tmp_path: Path, tiny_data: Path,
+                                                                      tiny_config, capfd) -> None:
+    from landseg.precision import choose_precision
+    from landseg.utils import available_cores, default_workers
+
+    cfg = tiny_config(tmp_path, tiny_data)
+    text = cfg.read_text().replace('precision="32-true", ', "").replace(", num_threads=2", "")
+    cfg.write_text(text.replace(", num_workers=0", ""))
+    exp = load_config(cfg, ["trainer.max_epochs=1"])
+    assert (exp.trainer.precision, exp.trainer.num_threads, exp.data.num_workers) == ("auto", None, None)
+    result = train(exp)
+    expected = choose_precision("auto", "cpu")
+    assert result.precision == expected.to_dict()
+    assert read_checkpoint(result.best_checkpoint)["landseg"]["precision"] == expected.to_dict()
+    assert result.threads == available_cores() and torch.get_num_threads() == available_cores()
+    assert result.workers == default_workers() == min(8, available_cores() // 2)
+    assert f"runs in {expected}" in capfd.readouterr().err  # printed at start, with the reason
+
+
+def test_unknown_precision_is_a_config_error(tmp_path: Path, tiny_data: Path, tiny_config) -> None:
+    with pytest.raises(ConfigError, match="trainer.precision: Unknown precision 'bf17'"):
+        load_config(tiny_config(tmp_path, tiny_data), ["trainer.precision='bf17'"])
+    with pytest.raises(ConfigError, match="trainer.num_threads must be >= 1"):
+        load_config(tiny_config(tmp_path, tiny_data), ["trainer.num_threads=0"])

@@ -25,9 +25,17 @@ def add_data_arguments(p: argparse.ArgumentParser, split: str) -> None:
 
 def add_runtime_arguments(p: argparse.ArgumentParser, batch_size: int, batch_help: str = "tiles per forward pass") -> None:
     p.add_argument("--batch-size", type=int, default=batch_size, help=f"{batch_help} (default {batch_size})")
-    p.add_argument("--precision", default="32", choices=["32", "bf16"],
-                   help="bf16 autocast: ~1.6x faster eval of Swin-B on AVX512-BF16/AMX CPUs")
+    add_precision_argument(p)
     p.add_argument("--device", default="cpu")
+
+
+def add_precision_argument(p: argparse.ArgumentParser, choices: tuple[str, ...] | None = None) -> None:
+    """--precision, default auto: chosen from the hardware by landseg.precision (printed at start)."""
+    from landseg.precision import PRECISIONS
+
+    p.add_argument("--precision", default="auto", choices=list(choices or PRECISIONS),
+                   help="auto (default): bf16 where the CPU (AMX/AVX512-BF16) or GPU (sm_80+) has it natively, "
+                        "else fp32 (CPU) or fp16 (older GPUs); explicit bf16 on a CPU without it warns (emulated, slow)")
 
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:

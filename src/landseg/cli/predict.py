@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 
+from landseg.cli.common import add_precision_argument
 from landseg.errors import ConfigError
+from landseg.precision import PREDICT_PRECISIONS
 
 NAME = "predict"
 HELP = "predict maps for tile folders and large GeoTIFFs (seamless, streaming, area tables)"
@@ -42,8 +44,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="test-time augmentation: flips (3 passes) or all 8 rotations/reflections (default none)")
     p.add_argument("--batch-size", type=int, default=2,
                    help="windows per forward pass (default 2; raise it on a GPU with memory to spare)")
-    p.add_argument("--precision", default="auto", choices=["auto", "32", "bf16"],
-                   help="checkpoints: auto = the fastest measured path (bf16 autocast where the CPU/GPU has bf16)")
+    add_precision_argument(p, PREDICT_PRECISIONS)  # checkpoints only: exports run in fp32
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--devices", type=int, default=1,
                    help="processes (CPU) or GPUs sharing the work via Lightning distributed predict (default 1)")

@@ -11,7 +11,7 @@ Examples:
   landseg predict-pair --model A=runs/baseline/checkpoints/best.ckpt --model B=runs/kd/checkpoints/best.ckpt \\
       --data runs/demo/data --split Val --out runs/correction
   landseg predict-pair --model A=a.ckpt --model B=b.ckpt --data /data/bio --split Train/Rural --out corr \\
-      --tta flip --precision bf16
+      --tta flip --precision auto
   # GeoSeg checkpoints record no model: name it per label
   landseg predict-pair --model A=geoseg.ckpt --arch A=ftunetformer --model B=best.ckpt --data /data/bio --out corr
 """

@@ -5,6 +5,7 @@ Examples:
   landseg train -c config/biodiversity/ftunetformer-512-crop-ms-e45.py data.root=/data/biodiversity
   landseg train -c config/demo/baseline.py --resume          # continue a killed run from last.ckpt
   landseg train -c config/demo/baseline.py trainer.devices=2 trainer.strategy=ddp   # DDP
+  landseg train -c config/demo/baseline.py trainer.precision=32     # precision: auto (default) picks from the hardware
 
 Overrides are ``section.key=value`` with Python literals (e.g. ``trainer.max_epochs=3``).
 """
@@ -39,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     result = train(exp, resume=args.resume)
     score = "n/a" if result.best_score is None else f"{result.best_score:.4f}"
     print(f"best {result.monitor} = {score}  ({result.epochs} epochs, {result.seconds:.0f} s)")
+    if result.precision:
+        print(f"precision: {result.precision['label']} ({result.precision['reason']})")
     print(f"best checkpoint: {result.best_checkpoint}")
     print(f"last checkpoint: {result.last_checkpoint}")
     print(f"logs: tensorboard --logdir {result.run_dir / 'tensorboard'}   (CSV: {result.run_dir / 'csv'})")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -192,6 +192,8 @@ class PredictPairResult:
     rows: list[dict[str, str]]
     classes: ClassTable
     tta: str
+    #: The precision the models ran in, with its reason (landseg.precision).
+    precision: dict[str, str] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -272,7 +274,7 @@ def _split_of(image: Path, root: Path) -> str:
 
 def predict_pair(models: Mapping[str, str | Path] | Sequence[str | Path], data: str | Path,
                  split: str | None = "Val", out: str | Path = "runs/correction", *, mask_dir: str = "masks_png",
-                 tta: str = "none", batch_size: int = 8, precision: str = "32", device: str = "cpu",
+                 tta: str = "none", batch_size: int = 8, precision: str = "auto", device: str = "cpu",
                  model_options: Mapping[str, Mapping[str, Any]] | None = None, progress: bool = True,
                  on_image: Callable[[int, str], None] | None = None) -> PredictPairResult:
     """Predict ``data/split`` with models A and B and write the shared correction files into ``out``.
@@ -291,6 +293,7 @@ def predict_pair(models: Mapping[str, str | Path] | Sequence[str | Path], data: 
     from landseg.data import SegmentationDataset, val_transform
     from landseg.inference import load_model
     from landseg.plots import overlay
+    from landseg.precision import resolve_precision
     from landseg.utils import atomic_write_text, write_json
 
     paths = _check_models(models)
@@ -303,6 +306,7 @@ def predict_pair(models: Mapping[str, str | Path] | Sequence[str | Path], data: 
         raise DatasetError(f"dataset folder {root} does not exist; check --data.")
     _check_out(out_dir, root)
 
+    choice = resolve_precision(precision, device, "predict-pair")
     loaded = {label: load_model(paths[label], **kwargs[label]) for label in LABELS}
     classes = _same_classes(loaded, paths)
     ds = SegmentationDataset(root, split, classes=classes, mask_dir=mask_dir)
@@ -316,7 +320,7 @@ def predict_pair(models: Mapping[str, str | Path] | Sequence[str | Path], data: 
             probs = {}
             for label in LABELS:
                 x = torch.stack([norms[label](image, mask)[0] for _, image, mask in batch]).to(device)
-                probs[label] = predict_probs(nets[label], x, tta=tta, precision=precision).cpu().numpy()
+                probs[label] = predict_probs(nets[label], x, tta=tta, precision=choice.name).cpu().numpy()
             for j, (i, image, truth) in enumerate(batch):
                 image_path, mask_path = ds.pairs[i]
                 name = ds.names[i]
@@ -354,10 +358,10 @@ def predict_pair(models: Mapping[str, str | Path] | Sequence[str | Path], data: 
         "model_options": {label: kwargs[label] for label in LABELS if kwargs[label]},
         "data": str(root.resolve()), "split": split, "mask_dir": mask_dir,
         "classes": classes.to_list(), "ignore_index": classes.ignore_index,
-        "tta": tta, "precision": precision,
+        "tta": tta, "precision": choice.to_dict(),
         "label_quality": {"library": "cleanlab", "method": QUALITY_METHOD, "probabilities": "mean of A and B",
                           "ignored_pixels": "excluded"},
         "counts": {"images": len(rows), "splits": dict(sorted(per_split.items()))},
     })
     return PredictPairResult(out_dir=out_dir, predictions_csv=csv_path, meta_json=meta, rows=rows,
-                             classes=classes, tta=tta)
+                             classes=classes, tta=tta, precision=choice.to_dict())

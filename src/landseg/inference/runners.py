@@ -24,11 +24,12 @@ import numpy as np
 
 from landseg.classes import ClassTable
 from landseg.errors import ConfigError, LandsegError
+from landseg.precision import PREDICT_PRECISIONS
 
-__all__ = ["PRECISIONS", "Predictor", "open_predictor", "model_kind", "fastest_precision"]
+__all__ = ["PRECISIONS", "Predictor", "open_predictor", "model_kind"]
 
 STRIDE = 32
-PRECISIONS = ("auto", "32", "bf16")
+PRECISIONS = PREDICT_PRECISIONS
 
 
 class PredictorError(LandsegError, ValueError):
@@ -65,24 +66,6 @@ def model_kind(path: str | Path) -> str:
     return "checkpoint"
 
 
-def fastest_precision(device: str) -> str:
-    """The precision ``--precision auto`` runs a checkpoint in: bf16 where the hardware has it.
-
-    Measured by ``benchmarks/bench_infer.py`` (README): on CPUs with AVX512-BF16 or AMX, bf16
-    autocast is the fastest path for Swin-B and agrees with fp32 on >99% of pixels; without
-    native bf16 it would be emulated and slower, so fp32 is used.
-    """
-    import torch
-
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "32"
-    try:
-        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native = False
-    return "bf16" if native else "32"
-
-
 def _pad_to(batch: np.ndarray, height: int, width: int) -> np.ndarray:
     """Pad on the bottom/right to ``height``×``width`` (reflect where possible, else symmetric)."""
     ph, pw = height - batch.shape[2], width - batch.shape[3]
@@ -108,6 +91,8 @@ class _Described:
     std: list[float]
     tile_size: int
     precision: str = "32"
+    #: Why this precision (landseg.precision's reason, or the export's fixed fp32).
+    precision_reason: str = "exports run in fp32, the precision they were exported in"
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -194,7 +179,7 @@ def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "
                    num_classes: int | None = None) -> Predictor:
     """A ready predictor for a checkpoint, ONNX or TorchScript file (chosen by :func:`model_kind`).
 
-    ``precision="auto"`` runs a checkpoint at :func:`fastest_precision`; exports run at the
+    ``precision="auto"`` runs a checkpoint as :func:`landseg.precision.choose_precision` decides; exports run at the
     precision they were exported in (fp32). ``model``/``options``/``num_classes`` rebuild GeoSeg
     checkpoints, as in :func:`landseg.inference.load_model`. ``threads`` caps the CPU threads.
     """
@@ -240,6 +225,9 @@ def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "
     from landseg.inference.loading import load_model
 
     loaded = load_model(path, model=model, options=options, num_classes=num_classes)
-    chosen = fastest_precision(device) if precision == "auto" else precision
+    from landseg.precision import resolve_precision
+
+    chosen = resolve_precision(precision, device, "predict")
     return TorchPredictor(model=loaded.model.to(device), classes=loaded.classes, mean=loaded.mean, std=loaded.std,
-                          tile_size=loaded.tile_size, precision=chosen, device=device, meta=loaded.meta)
+                          tile_size=loaded.tile_size, precision=chosen.name, precision_reason=chosen.reason,
+                          device=device, meta=loaded.meta)

@@ -120,7 +120,8 @@ def _train(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     return StageOutput({"best_checkpoint": str(res.best_checkpoint), "last_checkpoint": str(res.last_checkpoint),
                         "run_dir": str(res.run_dir)},
                        {"best_score": res.best_score, "monitor": res.monitor, "epochs": res.epochs,
-                        "seconds": round(res.seconds, 1), "resumed": resume})
+                        "seconds": round(res.seconds, 1), "resumed": resume, "precision": res.precision,
+                        "threads": res.threads, "workers": res.workers})
 
 
 def _hard_samples(p: dict[str, Any], ctx: StageContext) -> StageOutput:
@@ -129,13 +130,13 @@ def _hard_samples(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     _need(p, "checkpoint", "data")
     policy = parse_policy(p.get("policy", "tiers"))
     res = analyze_hard_samples(p["checkpoint"], p["data"], p.get("split", "Train"), ctx.dir / "out", policy=policy,
-                               batch_size=p.get("batch_size", 1), precision=p.get("precision", "32"),
+                               batch_size=p.get("batch_size", 1), precision=p.get("precision", "auto"),
                                progress=ctx.progress)
     return StageOutput({"weights": str(res.weights_tsv), "analysis": str(res.analysis_json),
                         "tables": str(res.tables_md)},
                        {"tiles": len(res.tiles), "sum_of_weights": res.sum_of_weights,
                         "tier_rows": _plain(res.tier_rows), "class_rows": _plain(res.class_rows),
-                        "report": res.report})
+                        "report": res.report, "precision": res.precision})
 
 
 def _evaluate(p: dict[str, Any], ctx: StageContext) -> StageOutput:
@@ -146,22 +147,24 @@ def _evaluate(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     data = Path(p["data"])
     backup = corrected_backup(data)
     results: dict[str, dict[str, Any]] = {}
+    precision: dict[str, str] = {}
     for model, ckpt in p["models"].items():
         results[model] = {}
         for split in p.get("splits", ["Val", "Test"]):
             res = evaluate(ckpt, data, split, ctx.dir / model / split.replace("/", "_"), progress=ctx.progress,
-                           precision=p.get("precision", "32"), batch_size=p.get("batch_size", 8),
+                           precision=p.get("precision", "auto"), batch_size=p.get("batch_size", 8),
                            original_masks=backup if backup and not split.startswith("Test") else None)
             entry = {"scores": _plain(res.scores), "warnings": res.warnings, "metrics_json": str(res.metrics_json),
                      "confusion_png": str(res.confusion_png)}
+            precision = res.precision
             if res.original_scores is not None:
                 entry["original_scores"] = _plain(res.original_scores)
             if p.get("clean_mask_dir"):
                 clean = evaluate(ckpt, data, split, ctx.dir / model / f"{split.replace('/', '_')}_clean",
-                                 mask_dir=p["clean_mask_dir"], progress=False, precision=p.get("precision", "32"))
+                                 mask_dir=p["clean_mask_dir"], progress=False, precision=p.get("precision", "auto"))
                 entry["clean_scores"] = _plain(clean.scores)
             results[model][split] = entry
-    return StageOutput({"dir": str(ctx.dir)}, {"results": results})
+    return StageOutput({"dir": str(ctx.dir)}, {"results": results, "precision": precision})
 
 
 # --- ground-truth correction ----------------------------------------------------------------------
@@ -171,8 +174,9 @@ def _predict_pair(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
     _need(p, "models", "data")
     res = predict_pair(p["models"], p["data"], p.get("split", "Val"), ctx.dir / "out", tta=p.get("tta", "none"),
-                       batch_size=p.get("batch_size", 8), precision=p.get("precision", "32"), progress=ctx.progress)
-    return StageOutput({"out": str(res.out_dir), "predictions": str(res.predictions_csv)}, {"images": res.count})
+                       batch_size=p.get("batch_size", 8), precision=p.get("precision", "auto"), progress=ctx.progress)
+    return StageOutput({"out": str(res.out_dir), "predictions": str(res.predictions_csv)},
+                       {"images": res.count, "precision": res.precision})
 
 
 def _review(p: dict[str, Any], ctx: StageContext) -> StageOutput:
@@ -255,7 +259,8 @@ def _export(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     _need(p, "checkpoint")
     fmt = p.get("format", "onnx")
     res = export_model(p["checkpoint"], ctx.dir / f"model.{'onnx' if fmt == 'onnx' else 'pt'}", fmt, tile=p.get("tile"))
-    return StageOutput({"path": str(res.path)}, {"max_abs_diff": res.max_abs_diff, "tile_size": res.tile_size})
+    return StageOutput({"path": str(res.path)}, {"max_abs_diff": res.max_abs_diff, "tile_size": res.tile_size,
+                                                 "precision": res.metadata["parity"]["precision"]})
 
 
 def _predict(p: dict[str, Any], ctx: StageContext) -> StageOutput:

@@ -97,11 +97,15 @@ def curves_section(rr: RunRecords, out_dir: Path, figures: list[Path]) -> Sectio
 
 
 def provenance_section(rr: RunRecords) -> Section:
-    """Per stage: status, duration, key, git commit, landseg version, start and end (UTC)."""
+    """Per stage: status, duration, precision (and why), key, git commit, landseg version, start and end (UTC)."""
+    from landseg.precision import describe
+
     sec = Section("Appendix: provenance", "provenance")
     where = f" of `{rr.pipeline_file}`" if rr.pipeline_file else ""
     sec.blocks.append(Para(f"One row per stage{where} in pipeline order, from `<run_dir>/<stage>/stage.json`. "
-                           "The key hashes a stage's resolved parameters, config files and upstream keys."))
+                           "The key hashes a stage's resolved parameters, config files and upstream keys. "
+                           "Precision is what the stage's model ran in and why (`precision: auto` decides from "
+                           "the hardware)."))
     rows = []
     for s in rr.order:
         rec = rr.records.get(s) or {}
@@ -109,12 +113,12 @@ def provenance_section(rr: RunRecords) -> Section:
         # a pipeline's `report` stage runs this code: its record says "running" while the report is written
         status = ("writing this report" if rr.kinds.get(s) == "report" and rr.status(s) == "running"
                   else status_cell(rr.status(s)))
-        rows.append([s, rr.kinds.get(s, "?"), status, seconds(rec.get("duration_s")),
+        rows.append([s, rr.kinds.get(s, "?"), status, seconds(rec.get("duration_s")), describe(rec.get("metrics")),
                      f"`{rec['key']}`" if rec.get("key") else "—", f"`{commit}`" if rec.get("git_commit") else "—",
                      str(rec.get("landseg_version") or "—"), str(rec.get("started") or "—"),
                      str(rec.get("ended") or "—")])
-    sec.blocks.append(Table(["Stage", "Kind", "Status", "Duration", "Key", "Git commit", "landseg", "Started",
-                             "Ended"], rows, align=["l", "l", "l", "r", "l", "l", "l", "l", "l"]))
+    sec.blocks.append(Table(["Stage", "Kind", "Status", "Duration", "Precision", "Key", "Git commit", "landseg",
+                             "Started", "Ended"], rows, align=["l", "l", "l", "r", "l", "l", "l", "l", "l", "l"]))
     return sec
 
 

@@ -46,7 +46,9 @@ class DataConfig:
     scale_range: tuple[float, float] = (0.75, 1.5)
     batch_size: int = 8
     val_batch_size: int = 4
-    num_workers: int = 2
+    #: DataLoader worker processes; None: half the cores this process may use (at most 8), see
+    #: :func:`landseg.utils.default_workers` — the other half run the model's threads.
+    num_workers: int | None = None
     #: None: pin memory only when training on a GPU.
     pin_memory: bool | None = None
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -84,8 +86,9 @@ class TrainerConfig:
     accelerator: str = "auto"
     devices: int | str = 1
     strategy: str = "auto"
-    #: "32-true", "bf16-mixed" (CPU AMX or GPU), "16-mixed" (GPU).
-    precision: str = "32-true"
+    #: "auto" (from the hardware: landseg.precision.choose_precision), "32", "bf16" or "16"
+    #: (Lightning's "32-true", "bf16-mixed", "16-mixed" too). Explicit bf16 on a CPU that only emulates it warns.
+    precision: str = "auto"
     monitor: str = "val_mIoU"
     monitor_mode: str = "max"
     seed: int = 42
@@ -96,6 +99,7 @@ class TrainerConfig:
     limit_val_batches: int | float | None = None
     accumulate_grad_batches: int = 1
     gradient_clip_val: float | None = None
+    #: Torch CPU threads; None: every core this process may use (os.sched_getaffinity).
     num_threads: int | None = None
     progress_bar: bool = True
     #: Look for tiles shared between train/val/test (geometry + content hashes) and warn.
@@ -113,8 +117,8 @@ class TeacherConfig:
     options: dict[str, Any] = field(default_factory=dict)
     #: Teacher classes x student classes, rows sum to 1 (e.g. OEM's 9 codes -> the 6 classes).
     class_map: list[list[float]] | None = None
-    #: "32" or "bf16": the teacher only runs forward, so bf16 autocast is a free speed-up on AMX/GPUs.
-    precision: str = "32"
+    #: The teacher's forward pass: "auto" (bf16 where the hardware has it natively, else fp32/fp16), "32", "bf16".
+    precision: str = "auto"
 
 
 @dataclass
@@ -251,6 +255,11 @@ def _validate(exp: Experiment) -> None:
         raise ConfigError(f"data.crop_size must be a multiple of 32, got {d.crop_size}.")
     if not 0 < d.scale_range[0] <= d.scale_range[1]:
         raise ConfigError(f"data.scale_range must be (low, high) with 0 < low <= high, got {d.scale_range}.")
+    t.precision = _precision(t.precision, "trainer.precision")
+    if t.num_threads is not None and t.num_threads < 1:
+        raise ConfigError(f"trainer.num_threads must be >= 1 (or None: every available core), got {t.num_threads}.")
+    if d.num_workers is not None and d.num_workers < 0:
+        raise ConfigError(f"data.num_workers must be >= 0 (or None: half the cores), got {d.num_workers}.")
     if t.monitor_mode not in ("max", "min"):
         raise ConfigError(f"trainer.monitor_mode must be 'max' or 'min', got {t.monitor_mode!r}.")
     if o.scheduler not in ("cosine", "cosine_restarts", "constant"):
@@ -263,8 +272,7 @@ def _validate(exp: Experiment) -> None:
     if exp.teacher is not None:
         if not exp.teacher.checkpoint:
             raise ConfigError("teacher.checkpoint is required (a landseg or GeoSeg checkpoint).")
-        if exp.teacher.precision not in ("32", "bf16"):
-            raise ConfigError(f"teacher.precision must be '32' or 'bf16', got {exp.teacher.precision!r}.")
+        exp.teacher.precision = _precision(exp.teacher.precision, "teacher.precision")
     if exp.distill is not None:
         from landseg.kd_losses import KD_LOSSES
 
@@ -287,6 +295,15 @@ def _validate(exp: Experiment) -> None:
             raise ConfigError(f"sampling.epoch_size must be >= 1, got {sm.epoch_size}.")
         if sm.missing not in ("error", "default") or sm.unknown not in ("error", "warn"):
             raise ConfigError("sampling.missing must be 'error' or 'default'; sampling.unknown 'error' or 'warn'.")
+
+
+def _precision(value: str, where: str) -> str:
+    from landseg.precision import normalize_precision
+
+    try:
+        return normalize_precision(value)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -80,6 +80,12 @@ class SegmentationDataModule(pl.LightningDataModule):
             return dist.get_world_size(), dist.get_rank()
         return None
 
+    @property
+    def workers(self) -> int:
+        from landseg.utils import default_workers
+
+        return self.cfg.num_workers if self.cfg.num_workers is not None else default_workers()
+
     def train_dataloader(self) -> DataLoader:
         assert self.train_set is not None
         ddp = self._distributed()
@@ -94,8 +100,8 @@ class SegmentationDataModule(pl.LightningDataModule):
                                          seed=self.seed, drop_last=True)
         gen = torch.Generator().manual_seed(self.seed)
         return DataLoader(self.train_set, batch_size=self.cfg.batch_size, shuffle=sampler is None,
-                          sampler=sampler, num_workers=self.cfg.num_workers, pin_memory=self.pin_memory,
-                          drop_last=True, persistent_workers=self.cfg.num_workers > 0,
+                          sampler=sampler, num_workers=self.workers, pin_memory=self.pin_memory,
+                          drop_last=True, persistent_workers=self.workers > 0,
                           generator=gen)
 
     def val_dataloader(self) -> DataLoader:
@@ -103,5 +109,5 @@ class SegmentationDataModule(pl.LightningDataModule):
         ddp = self._distributed()
         sampler = UnrepeatedDistributedSampler(len(self.val_set), *ddp) if ddp else None
         return DataLoader(self.val_set, batch_size=self.cfg.val_batch_size, shuffle=False, sampler=sampler,
-                          num_workers=self.cfg.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.cfg.num_workers > 0)
+                          num_workers=self.workers, pin_memory=self.pin_memory,
+                          persistent_workers=self.workers > 0)

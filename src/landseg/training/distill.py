@@ -44,16 +44,35 @@ class DistillationTask(SegmentationTask):
                               "give teacher.class_map (teacher x student matrix, rows sum to 1).")
         self.kd_loss = DistillationLoss(kd.loss, kd.temperature, self.classes.ignore_index, class_map)
 
+    def _teacher_precision_name(self) -> str:
+        choice = getattr(self, "teacher_precision", None)  # set at fit start; before it (tests), resolve now
+        if choice is None:
+            from landseg.precision import choose_precision
+
+            choice = self.teacher_precision = choose_precision(self.exp.teacher.precision, str(self.device))  # type: ignore[union-attr]
+        return choice.name
+
     @property
     def teacher(self) -> nn.Module:
         return self._teacher[0]
 
     def on_fit_start(self) -> None:
+        from landseg.precision import announce, choose_precision
+
         self.teacher.to(self.device).eval()
+        self.teacher_precision = choose_precision(self.exp.teacher.precision, str(self.device))  # type: ignore[union-attr]
+        announce(self.teacher_precision, f"the teacher of {self.exp.name}")
+
+    def precision_records(self) -> dict[str, Any] | None:
+        record = super().precision_records()
+        teacher = getattr(self, "teacher_precision", None)
+        if record is None or teacher is None:
+            return record
+        return {**record, "teacher": teacher.to_dict()}
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         _, parts, logits = super().compute_loss(batch)
-        with torch.no_grad(), autocast_context(self.device, self.exp.teacher.precision):  # type: ignore[union-attr]
+        with torch.no_grad(), autocast_context(self.device, self._teacher_precision_name()):
             teacher_logits = self.teacher(batch["image"]).float()
         kd = self.kd_loss(logits, teacher_logits, batch["mask"])
         cfg = self.exp.distill

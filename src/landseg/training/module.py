@@ -53,6 +53,8 @@ class SegmentationTask(pl.LightningModule):
                                     ce_weight=lc.ce_weight, dice_weight=lc.dice_weight)
         self.val_confmat = ConfusionMatrix(len(self.classes), ignore_index=self.classes.ignore_index)
         self._preview: dict[str, torch.Tensor] | None = None
+        #: Set by ``train()``: the resolved precision and its reason, kept in every checkpoint.
+        self.precision_record: dict[str, str] | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
@@ -149,7 +151,11 @@ class SegmentationTask(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Everything needed to rebuild the model from the checkpoint alone, as plain data
         # (so it loads with weights_only=True).
-        checkpoint["landseg"] = checkpoint_metadata(self.exp)
+        checkpoint["landseg"] = {**checkpoint_metadata(self.exp), "precision": self.precision_records()}
+
+    def precision_records(self) -> dict[str, Any] | None:
+        """The precision this stage trained in (and, for distillation, the teacher's)."""
+        return self.precision_record
 
 
 def checkpoint_metadata(exp: Experiment) -> dict[str, Any]:

@@ -23,6 +23,10 @@ class TrainResult:
     monitor: str
     epochs: int
     seconds: float
+    #: The resolved precision with its reason (landseg.precision.Precision.to_dict()).
+    precision: dict[str, str] | None = None
+    threads: int | None = None
+    workers: int | None = None
 
 
 def _resolve_accelerator(name: str) -> str:
@@ -31,7 +35,15 @@ def _resolve_accelerator(name: str) -> str:
     return name
 
 
-def build_trainer(exp: Experiment, callbacks: list | None = None) -> Any:
+def resolve_precision(exp: Experiment) -> Any:
+    """The student's precision on this stage's accelerator (``landseg.precision`` policy)."""
+    from landseg.precision import choose_precision
+
+    device = "cuda" if _resolve_accelerator(exp.trainer.accelerator) == "gpu" else "cpu"
+    return choose_precision(exp.trainer.precision, device)
+
+
+def build_trainer(exp: Experiment, callbacks: list | None = None, precision: Any = None) -> Any:
     """A Lightning Trainer configured from ``exp.trainer`` (checkpoints, loggers, precision, DDP)."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
@@ -51,7 +63,7 @@ def build_trainer(exp: Experiment, callbacks: list | None = None) -> Any:
     deterministic: bool | str = t.deterministic if accelerator == "cpu" or not t.deterministic else "warn"
     return pl.Trainer(
         default_root_dir=str(run_dir), max_epochs=t.max_epochs, accelerator=accelerator, devices=t.devices,
-        strategy=t.strategy, precision=t.precision, deterministic=deterministic, callbacks=cbs, logger=loggers,
+        strategy=t.strategy, precision=(precision or resolve_precision(exp)).lightning, deterministic=deterministic, callbacks=cbs, logger=loggers,
         check_val_every_n_epoch=t.check_val_every_n_epoch, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar, log_every_n_steps=1,
@@ -100,8 +112,13 @@ def train(exp: Experiment, resume: bool = False) -> TrainResult:
     if not resume and last.is_file():
         raise ConfigError(f"{run_dir} already holds a run (found {last}). Use --resume to continue it, "
                           "or set output_dir/name to start a new one.")
-    if t.num_threads:
-        torch.set_num_threads(t.num_threads)
+    from landseg.precision import announce
+    from landseg.utils import available_cores
+
+    threads = t.num_threads or available_cores()
+    torch.set_num_threads(threads)
+    precision = resolve_precision(exp)
+    announce(precision, f"training {exp.name}")
     pl.seed_everything(t.seed, workers=True, verbose=False)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", exp.to_dict())
@@ -111,7 +128,8 @@ def train(exp: Experiment, resume: bool = False) -> TrainResult:
     if t.check_leakage:
         warn_if_leaking(exp)
     task = make_task(exp)
-    trainer = build_trainer(exp)
+    task.precision_record = precision.to_dict()
+    trainer = build_trainer(exp, precision=precision)
     start = time.time()
     trainer.fit(task, datamodule=dm, ckpt_path=str(last) if resume else None)
     ckpt_cb = trainer.checkpoint_callback
@@ -119,4 +137,5 @@ def train(exp: Experiment, resume: bool = False) -> TrainResult:
     score = ckpt_cb.best_model_score if ckpt_cb else None
     return TrainResult(run_dir=run_dir, best_checkpoint=best, last_checkpoint=last,
                        best_score=float(score) if score is not None else None, monitor=t.monitor,
-                       epochs=trainer.current_epoch, seconds=time.time() - start)
+                       epochs=trainer.current_epoch, seconds=time.time() - start,
+                       precision=task.precision_records(), threads=threads, workers=dm.workers)
