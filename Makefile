@@ -32,14 +32,16 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks
 
-# The demo: the whole multi-stage workflow on the embedded synthetic benchmark (runs/demo/), then
-# the progression report. A second `make demo` skips every unchanged stage.
+# The demo: the seed workflow (config/biodiversity/pipeline.yaml) under the demo profile, on the
+# embedded synthetic benchmark (runs/demo/), then the progression report. A second `make demo`
+# skips every unchanged stage.
+PIPELINE := config/biodiversity/pipeline.yaml
+DEMO_PROFILE := config/demo/profile.yaml
+
 demo: $(STAMP)
-	$(LANDSEG) pipeline run config/demo/pipeline.yaml --no-progress
-	$(LANDSEG) report $(DEMO)
-	@$(PY) -c "import json; r=json.load(open('$(DEMO)/evaluate/stage.json'))['metrics']['results']; \
-		print(); [print(f\"DEMO RESULT: {m:15s} Val {s['Val']['scores']['labels']['mIoU']} = {s['Val']['scores']['mIoU']:.3f}, Test = {s['Test']['scores']['mIoU']:.3f}\") for m, s in r.items()]; \
-		print('Report: $(DEMO)/report/report.html (and report.md)')"
+	$(LANDSEG) pipeline run $(PIPELINE) --profile $(DEMO_PROFILE) --no-progress
+	@set -o pipefail; $(LANDSEG) report $(DEMO) --results | sed 's/^RESULT:/DEMO RESULT:/'
+	@echo "Report: $(DEMO)/report/report.html (and report.md)"
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_train.py

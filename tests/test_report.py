@@ -1,6 +1,6 @@
 """`landseg report`: every section from hand-written stage records, "not run" gaps, a self-contained HTML.
 
-The fake run below mirrors config/demo/pipeline.yaml: one small stage.json per stage plus the
+The fake run below mirrors the demo (config/biodiversity/pipeline.yaml under config/demo/profile.yaml): one small stage.json per stage plus the
 files records point to (train config.json and csv/metrics.csv, a confusion-matrix PNG, the
 hard-sample analysis). Numbers are chosen to be unique so each can be found in the output.
 """
@@ -32,6 +32,12 @@ STAGES = [("data", "synth"), ("baseline", "train"), ("kd", "train"), ("predict_p
           ("step1_pretrain", "train"), ("step2_finetune", "train"), ("hard_samples", "hard_samples"),
           ("step3_kd_hard", "train"), ("evaluate", "evaluate")]
 MODELS = ["baseline", "kd", "step1_pretrain", "step2_finetune", "step3_kd_hard"]
+#: The least each kind's stage needs in a pipeline file that loads (the records below hold the rest).
+REQUIRED = {"synth": "out: d", "train": "config: c.py", "predict_pair": "models: {A: a, B: b}, data: d",
+            "review": "dir: d", "replace_masks": "decisions: d.csv, data_root: d", "synth_oem": "out: o",
+            "import_oem": "oem_root: o, out: i, mapping: m.yaml", "combine": "sources: {bio: d}, out: c",
+            "filter": "dataset: c, class_name: Settlement", "hard_samples": "checkpoint: s.ckpt, data: d",
+            "evaluate": "models: {m: m.ckpt}, data: d"}
 # Test-split IoU per class and model (unique values: each shows up once as a percentage)
 TEST_IOU = {
     "baseline": [0.7011, 0.8812, 0.9013, 0.6514, 0.7815, 0.5716],
@@ -115,9 +121,8 @@ def make_run(run: Path, exclude_background: bool = False) -> Path:
     """A complete fake run of the demo pipeline (every stage record, small files)."""
     run.mkdir(parents=True, exist_ok=True)
     (run / "pipeline.yaml").write_text("name: fakedemo\nrun_dir: " + str(run) + "\nstages:\n"
-                                       + "".join(f"  - {{name: {s}, kind: {k}"
-                                                 + (f", params: {{config: config/demo/{s}.py}}" if k == "train" else "")
-                                                 + "}\n" for s, k in STAGES))
+                                       + "".join(f"  - {{name: {s}, kind: {k}, params: {{{REQUIRED[k]}}}}}\n"
+                                                 for s, k in STAGES))
     data, combined = run / "data", run / "combined"
     record(run, "data", "synth", minute=1, params={"out": str(data)}, outputs={"out": str(data)},
            metrics={"counts": {"Train": 96, "Val": 32, "Test": 32}, "noisy_masks": 39})

@@ -26,7 +26,7 @@ import numpy as np
 import yaml
 
 from landseg.errors import ConfigError
-from landseg.pipeline.spec import load_pipeline
+from landseg.pipeline.spec import load_pipeline, merged_raw
 from landseg.utils import atomic_write_text, write_json
 
 __all__ = [
@@ -301,6 +301,8 @@ class AblationPlan:
     runs: list[Run]
     evaluate_stage: str
     models: list[str]
+    #: Profiles laid over the pipeline file; the derived pipelines hold the merged result.
+    profiles: list[Path] = field(default_factory=list)
 
 
 def _fixed_outputs(raw: dict[str, Any]) -> list[str]:
@@ -328,10 +330,10 @@ def derive_pipeline(raw: dict[str, Any], variant: Variant, seed: int, run_dir: P
 
 
 def plan_ablation(pipeline: str | Path, varies: Sequence[str | Vary], seeds: int, out: str | Path,
-                  *, evaluate_stage: str | None = None) -> AblationPlan:
+                  *, evaluate_stage: str | None = None, profiles: Sequence[str | Path] = ()) -> AblationPlan:
     """Check the pipeline and options and lay out the runs (``<out>/<variant>/seed<k>/``); writes nothing."""
-    spec = load_pipeline(pipeline)  # validates the file before anything is derived from it
-    raw = yaml.safe_load(Path(pipeline).read_text())
+    spec = load_pipeline(pipeline, profiles)  # validates the file before anything is derived from it
+    raw = merged_raw(pipeline, profiles)
     vs = [v if isinstance(v, Vary) else parse_vary(v) for v in varies]
     if seeds < 1:
         raise ConfigError(f"--seeds must be at least 1, got {seeds}.")
@@ -358,14 +360,15 @@ def plan_ablation(pipeline: str | Path, varies: Sequence[str | Vary], seeds: int
     for v in variants:  # a bad --vary fails here, before anything is written or run
         derive_pipeline(raw, v, 0, out)
     return AblationPlan(Path(pipeline), out, variants, list(range(seeds)), runs, evals[-1].name,
-                        list((evals[-1].params.get("models") or {}).keys()))
+                        list((evals[-1].params.get("models") or {}).keys()), [Path(p) for p in profiles])
 
 
 def write_pipelines(plan: AblationPlan) -> None:
     """Write each run's derived pipeline file (its stage records will sit next to it)."""
-    raw = yaml.safe_load(plan.source.read_text())
-    header = (f"# Derived by `landseg ablate` from {plan.source.resolve()}: {{variant}}, trainer.seed={{seed}} on "
-              "every train stage.\n")
+    raw = merged_raw(plan.source, plan.profiles)
+    under = "".join(f" under {p}" for p in plan.profiles)
+    header = (f"# Derived by `landseg ablate` from {plan.source.resolve()}{under}: {{variant}}, trainer.seed={{seed}} "
+              "on every train stage.\n")
     for r in plan.runs:
         text = yaml.safe_dump(derive_pipeline(raw, r.variant, r.seed, r.dir), sort_keys=False, allow_unicode=True)
         new = header.format(variant=r.variant.label, seed=r.seed) + text

@@ -109,7 +109,7 @@ def test_bad_pipeline_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="kind 'teleport'.*valid kinds"):
         load_pipeline(bad)
     bad.write_text("stages:\n  - {name: x, kind: synth, params: {out: '{stages.y.out}'}}\n")
-    with pytest.raises(ConfigError, match="refers to y, which is not an earlier stage"):
+    with pytest.raises(ConfigError, match="refers to y, which is no stage of this pipeline"):
         load_pipeline(bad)
 
 

@@ -17,10 +17,39 @@ def _write(path: Path, text: str) -> Path:
     return path
 
 
+#: What a pipeline passes to each config that needs another stage's output.
+STAGE_OUTPUTS = {"teacher.checkpoint": "t.ckpt", "init_from": "s.ckpt", "sampling.weights": "w.tsv"}
+
+
+def _needs(path: Path) -> list[str]:
+    from landseg.training.config import load_raw
+
+    raw = load_raw(path)
+    keys = list(raw.get("required") or [])
+    keys += ["teacher.checkpoint"] if "teacher" in raw else []
+    keys += ["sampling.weights"] if "sampling" in raw else []
+    return keys
+
+
 @pytest.mark.parametrize("path", sorted((REPO / "config").rglob("*.py")), ids=lambda p: p.name)
 def test_shipped_configs_load(path: Path) -> None:
-    exp = load_config(path)
+    exp = load_config(path, [f"{k}={STAGE_OUTPUTS[k]!r}" for k in _needs(path)])
     assert exp.name and exp.model.name
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "config").rglob("*.py")), ids=lambda p: p.name)
+def test_no_shipped_config_names_another_stages_outputs(path: Path) -> None:
+    from landseg.training.config import load_raw
+
+    raw = load_raw(path)
+    assert not raw.get("init_from") and not (raw.get("teacher") or {}).get("checkpoint")
+    assert not (raw.get("sampling") or {}).get("weights")
+    data = raw.get("data") or {}
+    assert "val_root" not in data and "train_split" not in data or data["train_split"] == "Train/Rural"
+    for key in _needs(path):  # used by hand without the value: a clear error naming the key
+        others = [f"{k}={STAGE_OUTPUTS[k]!r}" for k in _needs(path) if k != key]
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.") + ".*(pipeline passes|command line)"):
+            load_config(path, others)
 
 
 def test_seed_baseline_matches_the_workflow() -> None:
@@ -31,9 +60,9 @@ def test_seed_baseline_matches_the_workflow() -> None:
 
 
 def test_later_stage_states_only_differences() -> None:
-    step2 = load_config(REPO / "config/biodiversity/step2_finetune_biodiversity.py")
+    step2 = load_config(REPO / "config/biodiversity/step2_finetune_biodiversity.py", ["init_from='s1.ckpt'"])
     base = load_config(REPO / "config/biodiversity/ftunetformer-512-crop-ms-e45.py")
-    assert step2.init_from and step2.init_from.endswith("best.ckpt")
+    assert step2.init_from == "s1.ckpt" and step2.required == ["init_from"]
     assert step2.data == base.data and step2.optim == base.optim
     text = (REPO / "config/biodiversity/step2_finetune_biodiversity.py").read_text()
     assert "classes" not in text and "crop_size" not in text
@@ -90,13 +119,14 @@ def test_bad_class_table(tmp_path: Path) -> None:
 
 def test_kd_configs_build_on_the_baseline() -> None:
     base = load_config(REPO / "config/biodiversity/ftunetformer-512-crop-ms-e45.py")
-    kd = load_config(REPO / "config/biodiversity/ftunetformer_kd_512-crop-ms-e45.py")
-    hs = load_config(REPO / "config/biodiversity/ftunetformer_kd_hardsampling.py")
+    kd = load_config(REPO / "config/biodiversity/ftunetformer_kd_512-crop-ms-e45.py", ["teacher.checkpoint='b.ckpt'"])
+    hs = load_config(REPO / "config/biodiversity/ftunetformer_kd_hardsampling.py",
+                     ["teacher.checkpoint='s2.ckpt'", "init_from='s2.ckpt'", "sampling.weights='w.tsv'"])
     assert kd.data == base.data and kd.model == base.model and kd.optim == base.optim
-    assert kd.teacher and kd.teacher.checkpoint.endswith("ftunetformer-512-crop-ms-e45/checkpoints/best.ckpt")
+    assert kd.teacher and kd.teacher.checkpoint == "b.ckpt"
     assert kd.distill and kd.distill.loss == "kl"
-    assert hs.teacher and "step2" in hs.teacher.checkpoint and hs.teacher.precision == "auto"  # the default: chosen from the hardware
-    assert hs.sampling and hs.sampling.epoch_size == "sum_of_weights" and hs.init_from
+    assert hs.teacher and hs.teacher.precision == "auto"  # the default: chosen from the hardware
+    assert hs.sampling and hs.sampling.epoch_size == "sum_of_weights" and hs.init_from == "s2.ckpt"
     for name in ("ftunetformer_kd_512-crop-ms-e45.py", "ftunetformer_kd_hardsampling.py"):
         text = (REPO / "config/biodiversity" / name).read_text()
         assert "classes" not in text and "data =" not in text and "optim" not in text

@@ -11,10 +11,10 @@ Upstream stages are not shared between runs; the pipeline's own skipping makes r
 ablation cheap (only missing or changed stages run).
 
 Examples:
-  landseg ablate config/demo/pipeline.yaml --vary kd.overrides.distill.loss=kl,dist --seeds 5
-  landseg ablate config/demo/pipeline.yaml --vary step3_kd_hard.overrides.sampling.mode=weighted,repeat \\
+  landseg ablate config/biodiversity/pipeline.yaml --profile config/demo/profile.yaml --vary kd.overrides.distill.loss=kl,dist --seeds 5
+  landseg ablate config/biodiversity/pipeline.yaml --profile config/demo/profile.yaml --vary step3_kd_hard.overrides.sampling.mode=weighted,repeat \\
       --seeds 5 --out runs/ablate_sampling --emit-jobs      # derived pipelines + jobs.txt, runs nothing
-  landseg ablate config/demo/pipeline.yaml --vary step3_kd_hard.overrides.sampling.mode=weighted,repeat \\
+  landseg ablate config/biodiversity/pipeline.yaml --profile config/demo/profile.yaml --vary step3_kd_hard.overrides.sampling.mode=weighted,repeat \\
       --seeds 5 --out runs/ablate_sampling --collect        # after the jobs ran: the report only
 """
 
@@ -31,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--vary", action="append", default=[], metavar="STAGE.PARAM.PATH=V1,V2",
                    help="values of one stage parameter (YAML scalars), e.g. kd.overrides.distill.loss=kl,dist; "
                         "repeatable (the cartesian product is run)")
+    p.add_argument("--profile", action="append", default=[], metavar="PROFILE.yaml",
+                   help="lay this profile over the pipeline first (repeatable), e.g. config/demo/profile.yaml")
     p.add_argument("--seeds", type=int, default=5, metavar="N",
                    help="training seeds 0..N-1 per variant, set as trainer.seed on every train stage (default 5)")
     p.add_argument("--out", default=None, metavar="DIR",
@@ -53,8 +55,9 @@ def run(args: argparse.Namespace) -> int:
     from landseg.ablation import collect_ablation, emit_jobs, plan_ablation, run_ablation
     from landseg.pipeline import load_pipeline
 
-    out = args.out or f"runs/{load_pipeline(args.pipeline).name}_ablation"
-    plan = plan_ablation(args.pipeline, args.vary, args.seeds, out, evaluate_stage=args.evaluate_stage)
+    out = args.out or f"runs/{load_pipeline(args.pipeline, args.profile).name}_ablation"
+    plan = plan_ablation(args.pipeline, args.vary, args.seeds, out, evaluate_stage=args.evaluate_stage,
+                         profiles=args.profile)
     print(f"ablate: {len(plan.variants)} variant(s) × {len(plan.seeds)} seed(s) = {len(plan.runs)} pipeline runs "
           f"in {plan.out}")
     if args.emit_jobs:

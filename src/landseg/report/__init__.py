@@ -6,6 +6,6 @@ and path resolution), ``datasets`` (training-set sizes), ``performance`` and ``w
 sections), ``figures`` (matplotlib, Agg), ``document`` (Markdown/HTML rendering).
 """
 
-from landseg.report.build import ReportResult, write_report
+from landseg.report.build import ReportResult, result_lines, write_report
 
-__all__ = ["ReportResult", "write_report"]
+__all__ = ["ReportResult", "result_lines", "write_report"]

@@ -68,3 +68,21 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> Repo
     md = atomic_write_text(out / "report.md", render_markdown(title, intro, kept))
     page = atomic_write_text(out / "report.html", render_html(title, intro, kept))
     return ReportResult(md, page, figures)
+
+
+def result_lines(run_dir: str | Path) -> list[str]:
+    """One line per model of the last complete evaluate stage: its mIoU on each split, as ``make demo`` ends.
+
+    ``RESULT: step3_kd_hard   Val mIoU (5 classes, Background excluded) = 0.903, Test = 0.917``.
+    """
+    rr = RunRecords.load(run_dir)
+    stage, _ = rr.last_complete("evaluate")
+    lines = []
+    for model, splits in (rr.metrics(stage).get("results") or {}).items():
+        parts = []
+        for i, (split, entry) in enumerate(splits.items()):
+            scores = entry.get("scores") or {}
+            label = f" {scores.get('labels', {}).get('mIoU', 'mIoU')}" if i == 0 else ""
+            parts.append(f"{split.split('/')[0]}{label} = {scores.get('mIoU', float('nan')):.3f}")
+        lines.append(f"RESULT: {model:15s} {', '.join(parts)}")
+    return lines

@@ -75,22 +75,29 @@ class RunRecords:
         return rr
 
     def _read_pipeline(self) -> None:
-        """Stage order and kinds from the pipeline file the records name; else by start time."""
-        from landseg.pipeline.spec import load_pipeline
+        """Stage order and kinds from the pipeline file (and profiles) the records name; else by start time.
+
+        Read leniently (names and kinds only, no parameter checks): a report of an older run still
+        orders its stages when the pipeline file has changed since.
+        """
+        from landseg.pipeline.spec import merged_raw
 
         named = [r.get("pipeline") for r in self.records.values() if r.get("pipeline")]
         file = self.path(max(set(named), key=named.count)) if named else None
         order: list[str] = []
         if file is not None:
+            profiles = next((r.get("profiles") for r in self.records.values()
+                             if r.get("pipeline") and self.path(r["pipeline"]) == file and r.get("profiles")), [])
             try:
-                spec = load_pipeline(file)
-            except (LandsegError, OSError, ValueError):
-                spec = None
-            if spec is not None:
-                self.pipeline_file, self.pipeline_name = file, spec.name
-                order = [s.name for s in spec.stages]
-                for s in spec.stages:
-                    self.kinds.setdefault(s.name, s.kind)
+                raw = merged_raw(file, [self.path(p) or Path(p) for p in profiles])
+                stages = [(str(s["name"]), str(s["kind"])) for s in raw.get("stages") or []]
+            except (LandsegError, OSError, ValueError, KeyError, TypeError):
+                raw, stages = None, []
+            if raw is not None:
+                self.pipeline_file, self.pipeline_name = file, str(raw.get("name") or file.stem)
+                order = [name for name, _ in stages]
+                for name, kind in stages:
+                    self.kinds.setdefault(name, kind)
         rest = sorted((s for s in self.records if s not in order), key=lambda s: self.records[s].get("started") or "")
         self.order = order + rest
 

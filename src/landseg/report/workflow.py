@@ -119,7 +119,48 @@ def provenance_section(rr: RunRecords) -> Section:
                      str(rec.get("ended") or "—")])
     sec.blocks.append(Table(["Stage", "Kind", "Status", "Duration", "Precision", "Key", "Git commit", "landseg",
                              "Started", "Ended"], rows, align=["l", "l", "l", "r", "l", "l", "l", "l", "l", "l"]))
+    lineage = lineage_rows(rr)
+    if lineage:
+        sec.blocks.append(Para("Data lineage: the masks each model was trained, validated and scored on, and the "
+                               "tiles hard-samples weighted, named by the stage that made them (a fingerprint hashes "
+                               "every mask's bytes: equal fingerprints, identical masks)."))
+        sec.blocks.append(Table(["Stage", "Role", "Masks", "Split", "Count", "Fingerprint", "Path"], lineage,
+                                align=["l", "l", "l", "l", "r", "l", "l"]))
     return sec
+
+
+#: What a dataset is, by the kind of the stage that wrote it.
+_MADE_BY = {"synth": "original", "dataset": "original", "replace_masks": "corrected", "combine": "combined",
+            "filter": "combined, filtered", "import_oem": "OpenEarthMap, remapped"}
+
+
+def _producer(rr: RunRecords, use: dict, before: str) -> str:
+    """What the masks a stage read are: named by the last earlier stage that wrote them (or a folder above)."""
+    def full(record: dict) -> Path:
+        root = Path(str(record.get("path")))
+        return (root / record["split"] if record.get("split") else root).resolve()
+
+    target, best, best_len = full(use), "unknown", -1
+    for s in rr.order:
+        if s == before:
+            break
+        for w in ((rr.complete(s) or {}).get("data") or {}).get("wrote") or []:
+            root = full(w)
+            if (root == target or root in target.parents) and len(root.parts) >= best_len:
+                best, best_len = f"{_MADE_BY.get(rr.kinds.get(s, ''), 'written')} ({s})", len(root.parts)
+    return best
+
+
+def lineage_rows(rr: RunRecords) -> list[list[str]]:
+    """One row per dataset use of every train, evaluate, hard_samples and predict_pair stage."""
+    rows = []
+    for s in rr.order:
+        if rr.kinds.get(s) not in ("train", "evaluate", "hard_samples", "predict_pair"):
+            continue
+        for use in ((rr.complete(s) or {}).get("data") or {}).get("read") or []:
+            rows.append([s, str(use.get("role")), _producer(rr, use, s), str(use.get("split") or "—"),
+                         count(use.get("masks")), f"`{use.get('sha256') or '—'}`", f"`{use.get('path')}`"])
+    return rows
 
 
 def deployment_section(rr: RunRecords, out_dir: Path, figures: list[Path], max_previews: int = 4) -> Section | None:

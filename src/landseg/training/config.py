@@ -165,6 +165,9 @@ class Experiment:
     teacher: TeacherConfig | None = None
     distill: DistillConfig | None = None
     sampling: SamplingConfig | None = None
+    #: Keys (dotted) that must be given on the command line or by the pipeline, e.g. ["init_from"]:
+    #: values that are another stage's output, which a config never names itself.
+    required: list[str] = field(default_factory=list)
     #: Where this experiment was read from (set by load_config; informational).
     source: str | None = None
 
@@ -271,7 +274,8 @@ def _validate(exp: Experiment) -> None:
         raise ConfigError("Distillation needs both a 'teacher' and a 'distill' section (one is missing).")
     if exp.teacher is not None:
         if not exp.teacher.checkpoint:
-            raise ConfigError("teacher.checkpoint is required (a landseg or GeoSeg checkpoint).")
+            raise ConfigError("teacher.checkpoint is required (a landseg or GeoSeg checkpoint): the pipeline passes "
+                              "it; by hand add teacher.checkpoint=PATH to `landseg train -c CONFIG`.")
         exp.teacher.precision = _precision(exp.teacher.precision, "teacher.precision")
     if exp.distill is not None:
         from landseg.kd_losses import KD_LOSSES
@@ -286,7 +290,8 @@ def _validate(exp: Experiment) -> None:
     if exp.sampling is not None:
         sm = exp.sampling
         if not sm.weights:
-            raise ConfigError("sampling.weights is required: a sample_weights.tsv from `landseg hard-samples`.")
+            raise ConfigError("sampling.weights is required: a sample_weights.tsv from `landseg hard-samples` (the "
+                              "pipeline passes it; by hand add sampling.weights=PATH to `landseg train -c CONFIG`).")
         if sm.mode not in ("weighted", "repeat"):
             raise ConfigError(f"sampling.mode must be 'weighted' or 'repeat', got {sm.mode!r}.")
         if isinstance(sm.epoch_size, str) and sm.epoch_size not in ("dataset", "sum_of_weights"):
@@ -295,6 +300,19 @@ def _validate(exp: Experiment) -> None:
             raise ConfigError(f"sampling.epoch_size must be >= 1, got {sm.epoch_size}.")
         if sm.missing not in ("error", "default") or sm.unknown not in ("error", "warn"):
             raise ConfigError("sampling.missing must be 'error' or 'default'; sampling.unknown 'error' or 'warn'.")
+
+
+def _check_required(exp: Experiment, source: str) -> None:
+    """Every key the config lists in ``required`` has a value (from the command line or the pipeline)."""
+    data = exp.to_dict()
+    for key in exp.required:
+        node: Any = data
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node in (None, ""):
+            raise ConfigError(f"Config {source} needs {key}: it is another stage's output, so the config does not "
+                              f"name it. The pipeline passes it; by hand give it on the command line, e.g. "
+                              f"`landseg train -c {source} {key}=PATH`.")
 
 
 def _precision(value: str, where: str) -> str:
@@ -367,6 +385,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Experim
     raw = apply_overrides(load_raw(path), overrides or [])
     exp = build_experiment(raw)
     exp.source = str(path)
+    _check_required(exp, str(path))
     return exp
 
 
