@@ -148,6 +148,8 @@ def _producer(rr: RunRecords, use: dict, before: str) -> str:
             root = full(w)
             if (root == target or root in target.parents) and len(root.parts) >= best_len:
                 best, best_len = f"{_MADE_BY.get(rr.kinds.get(s, ''), 'written')} ({s})", len(root.parts)
+                if use.get("mask_dir") != w.get("mask_dir"):  # e.g. the clean truth kept beside the masks
+                    best = f"{use.get('mask_dir')} in the {best} copy"
     return best
 
 
