@@ -83,7 +83,7 @@ def make_checkpoint(work: Path, model_name: str, tile: int, seed: int = 0) -> Pa
 
 def ensure_onnx(ckpt: Path, work: Path, tile: int) -> tuple[Path, float | None]:
     """The ONNX export of ``ckpt`` at ``tile`` (cached); returns (path, export seconds or None if cached)."""
-    from landseg.export import export_model
+    from landseg.inference.export import export_model
 
     path = work / f"{ckpt.stem}_t{tile}.onnx"
     if path.is_file() and path.stat().st_mtime >= ckpt.stat().st_mtime:
@@ -96,7 +96,7 @@ def ensure_onnx(ckpt: Path, work: Path, tile: int) -> tuple[Path, float | None]:
 
 def synthetic_tiles(batch: int, size: int, seed: int = 0) -> np.ndarray:
     """(batch, 3, size, size) uint8 RGB synthetic aerial scenes (``landseg.data.synth``)."""
-    from landseg.data.synth import build_scene, paint_scene
+    from landseg.data.synth_scene import build_scene, paint_scene
 
     tiles = []
     for i in range(batch):

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import cpu_info  # noqa: E402  (sibling script, shared CPU description)
 
 from landseg.inference.forward import autocast_context  # noqa: E402
-from landseg.kd_losses import DistillationLoss  # noqa: E402
-from landseg.losses import CEDiceLoss  # noqa: E402
 from landseg.models import build_model  # noqa: E402
+from landseg.training.kd_losses import DistillationLoss  # noqa: E402
+from landseg.training.losses import CEDiceLoss  # noqa: E402
 
 CASES = {
     "swinb": {"student": "ftunetformer", "teacher": "ftunetformer", "batch": 2, "size": 256, "warmup": 1, "iters": 4},

@@ -123,7 +123,7 @@ def run_one(args: argparse.Namespace) -> int:
     sampler.start()
     import torch
 
-    from landseg.predict import predict
+    from landseg.inference.predict import predict
 
     torch.set_num_threads(args.threads)
     tif = args.work / f"synth_{args.one}.tif"

@@ -115,7 +115,7 @@ def peak_rss_mib() -> float:
 
 
 def time_train(model: torch.nn.Module, init_state: dict, case: Case, precision: str) -> list[float]:
-    from landseg.losses import CEDiceLoss
+    from landseg.training.losses import CEDiceLoss
 
     model.load_state_dict(init_state)  # every precision starts from the same weights
     model.train()

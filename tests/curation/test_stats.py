@@ -165,7 +165,9 @@ def test_two_workers_equal_one(dataset: Path) -> None:
 
 def test_plot_class_histograms(dataset: Path, tmp_path: Path) -> None:
     s = st.dataset_stats(dataset, cache=False, progress=False)
-    png = st.plot_class_histograms(s, None, tmp_path / "h.png", "all")
+    from landseg.curation.stats_report import plot_class_histograms
+
+    png = plot_class_histograms(s, None, tmp_path / "h.png", "all")
     with Image.open(png) as img:
         assert img.size[0] > 1000 and img.size[1] > 500
 

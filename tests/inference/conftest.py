@@ -39,7 +39,7 @@ def write_geotiff(path: Path, rgb: np.ndarray, crs: str | None = "EPSG:32629", r
 
 def scene(seed: int, size: int) -> np.ndarray:
     """An aerial-like (3, size, size) uint8 image from the synthetic benchmark's painter."""
-    from landseg.data.synth import build_scene, paint_scene
+    from landseg.data.synth_scene import build_scene, paint_scene
 
     rng = np.random.default_rng(seed)
     return np.ascontiguousarray(paint_scene(rng, build_scene(rng, size)).transpose(2, 0, 1))

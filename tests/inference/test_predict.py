@@ -18,7 +18,7 @@ from PIL import Image
 
 from landseg.classes import BIODIVERSITY
 from landseg.cli.main import main
-from landseg.predict import predict
+from landseg.inference.predict import predict
 
 TILE = 64
 FAST = {"tile": TILE, "overlap": 16, "precision": "32", "progress": False}
@@ -118,7 +118,7 @@ def test_picture_folder_gives_masks_overlays_and_areas(tiny_checkpoint: Path, ae
 
 @pytest.fixture(scope="module")
 def exports(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    from landseg.export import export_model
+    from landseg.inference.export import export_model
 
     folder = tmp_path_factory.mktemp("exports")
     return {fmt: export_model(tiny_checkpoint, folder / f"tiny.{ext}", fmt).path
@@ -292,8 +292,8 @@ def test_an_interrupted_folder_run_resumes_without_redoing_finished_maps(tiny_ch
 
 def test_jobs_follow_the_tilers_bands(geotiff: Any, tmp_path: Path) -> None:
     """Distributed jobs name column bands by the tiler's (256-aligned) band width, whatever was asked."""
+    from landseg.inference.predict import PredictSettings, plan_jobs
     from landseg.inference.tiling import Tiler, column_bands
-    from landseg.predict import PredictSettings, plan_jobs
 
     src = geotiff(tmp_path / "wide.tif", np.zeros((3, 100, 1100), np.uint8), nodata=None)
     tiler = Tiler(lambda b: b, [0.0] * 3, [1.0] * 3, 3, tile=64, overlap=16, band_width=300)  # → 512

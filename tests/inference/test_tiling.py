@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from landseg.data.synth import build_scene, paint_scene
+from landseg.data.synth_scene import build_scene, paint_scene
 from landseg.errors import ConfigError
 from landseg.inference.tiling import Tiler, column_bands, tta_predict, window_weights
 

@@ -52,8 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landseg.ablation import collect_ablation, emit_jobs, plan_ablation, run_ablation
     from landseg.pipeline import load_pipeline
+    from landseg.pipeline.ablation import collect_ablation, emit_jobs, plan_ablation, run_ablation
 
     out = args.out or f"runs/{load_pipeline(args.pipeline, args.profile).name}_ablation"
     plan = plan_ablation(args.pipeline, args.vary, args.seeds, out, evaluate_stage=args.evaluate_stage,

@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landseg.leakage import DEFAULT_HASH_THRESHOLD, DEFAULT_SPLITS, check_leakage
+    from landseg.splitting.leakage import DEFAULT_HASH_THRESHOLD, DEFAULT_SPLITS, check_leakage
 
     splits = [s.strip() for s in args.splits.split(",") if s.strip()] if args.splits else list(DEFAULT_SPLITS)
     threshold = DEFAULT_HASH_THRESHOLD if args.hash_threshold is None else args.hash_threshold

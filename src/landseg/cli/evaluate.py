@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from landseg.evaluation import evaluate
+    from landseg.evaluation.evaluator import evaluate
 
     res = evaluate(args.checkpoint, args.data, args.split, args.out, **model_options(args),
                    mask_dir=args.mask_dir, batch_size=args.batch_size, num_workers=args.workers,

@@ -33,7 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landseg.export import export_model
+    from landseg.inference.export import export_model
 
     res = export_model(args.checkpoint, args.out, args.format, tile=args.tile, dynamic_size=args.dynamic_size,
                        **model_options(args))

@@ -55,7 +55,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landseg.hard_samples import analyze_hard_samples, parse_policy
+    from landseg.evaluation.hard_samples import analyze_hard_samples
+    from landseg.evaluation.weight_policy import parse_policy
 
     policy = parse_policy(args.policy, tiers=args.tiers, hard_classes=args.hard_classes, min_pixels=args.min_pixels,
                           w_max=args.w_max, iou_min=args.iou_min, gamma=args.gamma)

@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from landseg.model_card import write_model_card
+    from landseg.report.model_card import write_model_card
 
     res = write_model_card(args.run_dir, args.out, model=args.model)
     print(f"wrote {res.path} (model: {res.model or 'not recorded'})")

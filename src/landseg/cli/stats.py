@@ -84,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from landseg.classes import BIODIVERSITY
-    from landseg.curation.stats import dataset_stats, plot_class_histograms, render_tables
+    from landseg.curation.stats import dataset_stats
+    from landseg.curation.stats_report import plot_class_histograms, render_tables
     from landseg.utils import atomic_write_text, jsonable, write_json
 
     if args.workers < 1:

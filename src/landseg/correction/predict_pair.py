@@ -98,7 +98,7 @@ def pair_scores(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
     Mean IoU is over the classes present in truth or prediction (as in ``hard-samples``);
     accuracy and agreement are over the labelled pixels. None when the tile has none.
     """
-    from landseg.hard_samples import tile_stats
+    from landseg.evaluation.weight_policy import tile_stats
 
     labelled = truth != classes.ignore_index
     n = int(labelled.sum())

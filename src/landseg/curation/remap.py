@@ -27,6 +27,7 @@ import numpy as np
 from landseg.classes import ClassTable
 from landseg.curation.mapping import ClassMapping, load_mapping
 from landseg.errors import ConfigError, DatasetError, LandsegError
+from landseg.utils import TMP_SUFFIX, atomic_write_bytes
 
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "source", "source_image", "source_label", "split", "row", "col", "crs", "transform",
@@ -34,7 +35,6 @@ MANIFEST_COLUMNS = ("file", "source", "source_image", "source_label", "split", "
 #: Records which command and arguments made an output folder (the key to resuming it).
 STATE = Path(".landseg") / "created_by.json"
 #: Temp files of interrupted writes end like this (the journal's copies use the same suffix).
-TMP_SUFFIX = ".landseg-tmp"
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -122,14 +122,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> bool:
     """
     if path.is_file() and path.stat().st_size == len(data) and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{TMP_SUFFIX}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, data)
     return True
 
 

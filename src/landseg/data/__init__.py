@@ -5,8 +5,7 @@ Exports load lazily so torch-free users (curation commands, ``landseg.data.files
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from landseg.utils import lazy_exports
 
 _EXPORTS = {
     "SegmentationDataset": "landseg.data.dataset",
@@ -19,9 +18,4 @@ _EXPORTS = {
     "val_transform": "landseg.data.transforms",
 }
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'landseg.data' has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -39,8 +39,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from landseg.data import synth
+from landseg.data import synth, synth_scene
 from landseg.errors import ConfigError, DatasetError
+from landseg.utils import atomic_write_bytes
 
 #: OpenEarthMap's label codes (config/mappings/oem_to_biodiversity.yaml).
 OEM_CODES: dict[int, str] = {
@@ -215,7 +216,7 @@ def is_urban(number: int) -> bool:
     return number % 4 == 2
 
 
-def _urbanise(rng: np.random.Generator, scene: synth.Scene) -> None:
+def _urbanise(rng: np.random.Generator, scene: synth_scene.Scene) -> None:
     """A street grid, then parcels turned built-up until Settlement dominates the labelled pixels."""
     size = scene.size
     layer = scene.road.astype(np.uint8)
@@ -227,11 +228,11 @@ def _urbanise(rng: np.random.Generator, scene: synth.Scene) -> None:
         cv2.line(layer, (int(cx - dx), int(cy - dy)), (int(cx + dx), int(cy + dy)), 1,
                  thickness=int(rng.integers(6, 11)))
     scene.road = layer.astype(bool)
-    scene.mask[scene.road] = synth.SETTLEMENT
+    scene.mask[scene.road] = synth_scene.SETTLEMENT
     ids, mask = scene.ids, scene.mask
     while True:
-        settled = mask == synth.SETTLEMENT
-        labelled = int(np.count_nonzero(mask != synth.BACKGROUND))
+        settled = mask == synth_scene.SETTLEMENT
+        labelled = int(np.count_nonzero(mask != synth_scene.BACKGROUND))
         if labelled and np.count_nonzero(settled) >= URBAN_MIN_SHARE * labelled:
             return
         # the largest parcel not yet built up (by area outside Settlement) becomes Settlement
@@ -239,16 +240,16 @@ def _urbanise(rng: np.random.Generator, scene: synth.Scene) -> None:
         parcel = int(area.argmax())
         if area[parcel] == 0:
             return
-        scene.parcel_class[parcel] = synth.SETTLEMENT
-        mask[ids == parcel] = synth.SETTLEMENT
+        scene.parcel_class[parcel] = synth_scene.SETTLEMENT
+        mask[ids == parcel] = synth_scene.SETTLEMENT
 
 
-def _oem_labels(scene: synth.Scene) -> np.ndarray:
+def _oem_labels(scene: synth_scene.Scene) -> np.ndarray:
     """The scene's clean mask in OEM codes (call after painting: roofs are known only then)."""
     codes = _TO_OEM[scene.mask]
-    codes[(scene.mask == synth.BACKGROUND) & scene.water[scene.ids]] = WATER
+    codes[(scene.mask == synth_scene.BACKGROUND) & scene.water[scene.ids]] = WATER
     if scene.roofs is not None:
-        codes[scene.roofs & (scene.mask == synth.SETTLEMENT)] = BUILDING
+        codes[scene.roofs & (scene.mask == synth_scene.SETTLEMENT)] = BUILDING
     codes[scene.road] = ROAD  # painted over roofs, as in the image
     return codes
 
@@ -268,10 +269,10 @@ def render_oem_tile(seed: int, region: str, number: int, size: int) -> tuple[np.
     scene_rng = np.random.default_rng([seed, key, number, 0])
     extra_rng = np.random.default_rng([seed, key, number, 1])
     urban = is_urban(number)
-    scene = synth.build_scene(scene_rng, size, URBAN_CLASS_P if urban else synth.PARCEL_CLASS_P)
+    scene = synth_scene.build_scene(scene_rng, size, URBAN_CLASS_P if urban else synth_scene.PARCEL_CLASS_P)
     if urban:
         _urbanise(extra_rng, scene)
-    image = synth.paint_scene(scene_rng, scene)
+    image = synth_scene.paint_scene(scene_rng, scene)
     labels = _oem_labels(scene)
     _add_unknown(extra_rng, labels)
     return image, labels
@@ -393,14 +394,14 @@ def generate_oem_like(
         name = f"{region}_{number}.tif"
         for kind in ("images", "labels") if labelled else ("images",):
             (out / region / kind).mkdir(parents=True, exist_ok=True)
-        synth._atomic_write(out / region / "images" / name,
+        atomic_write_bytes(out / region / "images" / name,
                             _geotiff_bytes(image.transpose(2, 0, 1), crs_obj, transform))
         split = split_of.get((region, number), "train")
         lists[split].append(name)
         record: dict[str, object] = {"name": name, "region": region, "split": split, "width": side,
                                      "height": side, "labelled": labelled, "transform": list(transform)}
         if labelled:
-            synth._atomic_write(out / region / "labels" / name, _geotiff_bytes(labels[None], crs_obj, transform))
+            atomic_write_bytes(out / region / "labels" / name, _geotiff_bytes(labels[None], crs_obj, transform))
             pixels += np.bincount(labels.ravel(), minlength=len(OEM_CODES))
             share = settlement_share(labels)
             record |= {"urban": is_urban(number), "settlement_share": round(share, 6)}
@@ -409,7 +410,7 @@ def generate_oem_like(
         records.append(record)
 
     for split in SPLIT_FILES:
-        synth._atomic_write(out / f"{split}.txt", "".join(f"{n}\n" for n in lists[split]).encode())
+        atomic_write_bytes(out / f"{split}.txt", "".join(f"{n}\n" for n in lists[split]).encode())
     fractions = {OEM_CODES[c]: float(v) for c, v in enumerate(pixels / max(1, int(pixels.sum())))}
     manifest = {
         "generator": __name__,
@@ -425,7 +426,7 @@ def generate_oem_like(
         "tiles": records,
     }
     manifest_path = out / MANIFEST_NAME
-    synth._atomic_write(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
+    atomic_write_bytes(manifest_path, (json.dumps(manifest, indent=1) + "\n").encode())
     n_unlabelled = counts.get(unlabelled_region, 0) if unlabelled_region is not None else 0
     return SynthOemResult(
         out=out, regions=names, unlabelled_region=unlabelled_region, sizes=sizes,

@@ -19,7 +19,7 @@ from typing import Any
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader, Dataset
 
-from landseg.predict import WORK_DIR, Job, PredictSettings, build_tiler, open_model, run_job
+from landseg.inference.jobs import WORK_DIR, Job, PredictSettings, build_tiler, open_model, run_job
 from landseg.utils import available_cores
 
 __all__ = ["PredictJobs", "predict_distributed"]

@@ -161,7 +161,7 @@ class TorchScriptPredictor(_Described):
 
 
 def _described(meta: dict[str, Any]) -> dict[str, Any]:
-    """The :class:`_Described` fields from an export's embedded metadata (see landseg.export)."""
+    """The :class:`_Described` fields from an export's embedded metadata (see landseg.inference.export)."""
     classes = [{"name": c["name"], "color": c["color"]} for c in meta["classes"]]
     return {"classes": ClassTable.from_list(classes, ignore_index=int(meta.get("ignore_index", 255))),
             "mean": meta["normalization"]["mean"], "std": meta["normalization"]["std"],
@@ -216,10 +216,10 @@ def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "
     if kind == "torchscript":
         if precision == "bf16":
             raise ConfigError("--precision bf16 applies to checkpoints; a TorchScript export runs in fp32.")
-        from landseg.export import _jit_load, read_metadata
+        from landseg.inference.export import load_torchscript, read_metadata
 
         meta = read_metadata(path)
-        module = _jit_load(Path(path)).eval().to(device)
+        module = load_torchscript(Path(path)).eval().to(device)
         return TorchScriptPredictor(module=module, device=device, **_described(meta))
 
     from landseg.inference.loading import load_model

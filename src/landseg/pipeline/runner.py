@@ -18,28 +18,10 @@ from typing import Any
 
 from landseg import __version__
 from landseg.errors import LandsegError
+from landseg.pipeline.context import NeedsPerson, StageContext, StageOutput
 from landseg.pipeline.spec import PipelineSpec, StageSpec, load_pipeline, resolve
+from landseg.report.records import read_record
 from landseg.utils import jsonable, write_json
-
-
-class NeedsPerson(LandsegError):
-    """A stage waits for a person (e.g. review without --auto); the message says what to do."""
-
-
-@dataclass
-class StageContext:
-    spec: PipelineSpec
-    stage: StageSpec
-    dir: Path
-    previous: dict[str, Any] | None
-    key: str
-    progress: bool = True
-
-
-@dataclass
-class StageOutput:
-    outputs: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -67,11 +49,6 @@ def _git_commit() -> str | None:
         return out.stdout.strip() or None if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError):
         return None
-
-
-def read_record(run_dir: Path, stage: str) -> dict[str, Any] | None:
-    path = run_dir / stage / "stage.json"
-    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _input_hashes(params: Any) -> dict[str, str]:
@@ -200,7 +177,8 @@ def run_pipeline(path: str | Path, *, profiles: list[str | Path] | tuple = (), f
         started = time.time()
         kind = STAGE_KINDS[stage.kind]
         base_record = {"stage": stage.name, "kind": stage.kind, "key": key, "pipeline": str(spec.source),
-                       "profiles": [str(p) for p in spec.profiles],
+                       "profiles": [str(p) for p in spec.profiles], "pipeline_name": spec.name,
+                       "pipeline_stages": [[s.name, s.kind] for s in spec.stages],
                        "params": params, "config_files": file_hashes, "inputs": _input_hashes(params),
                        "upstream": {s: keys[s] for s in sorted(stage.references())}, "landseg_version": __version__,
                        "git_commit": _git_commit(), "host": platform.node(),

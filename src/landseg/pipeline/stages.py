@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from landseg.errors import DatasetError
+from landseg.pipeline.context import NeedsPerson, StageContext, StageOutput
 from landseg.pipeline.lineage import DataUse, mask_files, tree_state
 from landseg.pipeline.params import Param, opt, req
-from landseg.pipeline.runner import NeedsPerson, StageContext, StageOutput
 
 
 def _none(*_: Any) -> list:
@@ -101,16 +101,9 @@ def _filter(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 def _config_chain(p: dict[str, Any]) -> list[Path]:
     """A train stage's config file and every ``base`` it builds on: their content is in the key."""
-    from landseg.training.config import _read_file
+    from landseg.training.config import config_files
 
-    chain, path = [], Path(p["config"])
-    while path.is_file() and len(chain) < 8:
-        chain.append(path)
-        base = _read_file(path).get("base")
-        if not base:
-            break
-        path = (path.parent / base).resolve()
-    return chain
+    return config_files(p["config"])
 
 
 def _train(p: dict[str, Any], ctx: StageContext) -> StageOutput:
@@ -132,7 +125,8 @@ def _train(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 
 def _hard_samples(p: dict[str, Any], ctx: StageContext) -> StageOutput:
-    from landseg.hard_samples import analyze_hard_samples, parse_policy
+    from landseg.evaluation.hard_samples import analyze_hard_samples
+    from landseg.evaluation.weight_policy import parse_policy
 
     policy = parse_policy(p["policy"], **{k: p.get(k) for k in _POLICY_OPTIONS})
     res = analyze_hard_samples(p["checkpoint"], p["data"], p["split"], ctx.dir / "out", policy=policy,
@@ -147,7 +141,7 @@ def _hard_samples(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 def _evaluate(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     """Every model on every split; Val also against the original masks when they were corrected."""
-    from landseg.evaluation import corrected_backup, evaluate
+    from landseg.evaluation.evaluator import corrected_backup, evaluate
 
     data = Path(p["data"])
     backup = corrected_backup(data)
@@ -256,7 +250,7 @@ def _report(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 # --- deployment -------------------------------------------------------------------------------------
 
 def _export(p: dict[str, Any], ctx: StageContext) -> StageOutput:
-    from landseg.export import export_model
+    from landseg.inference.export import export_model
 
     fmt = p["format"]
     res = export_model(p["checkpoint"], ctx.dir / f"model.{'onnx' if fmt == 'onnx' else 'pt'}", fmt, tile=p.get("tile"),
@@ -266,7 +260,7 @@ def _export(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 
 def _predict(p: dict[str, Any], ctx: StageContext) -> StageOutput:
-    from landseg.predict import predict
+    from landseg.inference.predict import predict
 
     _fresh(ctx.dir / "maps", ctx)
     options = {k: v for k, v in p.items() if k not in ("model", "input")}
@@ -277,7 +271,7 @@ def _predict(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 def _model_card(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     """``after`` (references to the stages the card describes) only ties the card to them."""
-    from landseg.model_card import write_model_card
+    from landseg.report.model_card import write_model_card
 
     res = write_model_card(ctx.spec.run_dir, ctx.dir / "MODEL_CARD.md", model=p.get("model"))
     return StageOutput({"path": str(res.path)}, {"model": res.model, "not_recorded": res.missing})

@@ -1,6 +1,7 @@
 """The stage records of a run directory, read once, with the paths they name resolved.
 
-Everything the report says comes from here: ``<run_dir>/<stage>/stage.json`` (written by
+This module is the one reader of stage records (the pipeline runner, ablations, the report and
+the model card all read through it). Everything the report says comes from here: ``<run_dir>/<stage>/stage.json`` (written by
 :mod:`landseg.pipeline.runner`) and the files those records point to. A stage whose record is
 missing or not ``complete`` is simply absent from :meth:`RunRecords.complete`, so every section
 can say "not run" instead of failing.
@@ -16,6 +17,39 @@ from typing import Any
 
 from landseg.classes import BIODIVERSITY, ClassTable
 from landseg.errors import LandsegError
+
+RECORD = "stage.json"
+
+
+def read_record(run_dir: str | Path, stage: str) -> dict[str, Any] | None:
+    """One stage's record (``<run_dir>/<stage>/stage.json``), or None when it has none."""
+    path = Path(run_dir) / stage / RECORD
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_records(run_dir: str | Path, *, strict: bool = False) -> dict[str, dict[str, Any]]:
+    """Stage name -> record for every ``<run_dir>/<stage>/stage.json``.
+
+    An unreadable record raises with ``strict`` (a model card must not guess), else it becomes
+    ``{"status": "unreadable", "error": ...}`` so a report can say so and go on.
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise LandsegError(f"Run directory {run_dir} does not exist: give the run_dir of a pipeline "
+                           "(e.g. runs/demo) after `landseg pipeline run`.")
+    records: dict[str, dict[str, Any]] = {}
+    for path in sorted(run_dir.glob(f"*/{RECORD}")):
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            if strict:
+                raise LandsegError(f"{path} is not valid JSON ({exc}); re-run that stage or remove the file.") from exc
+            rec = {"status": "unreadable", "error": f"{path}: {exc}"}
+        records[str(rec.get("stage") or path.parent.name)] = rec
+    if not records:
+        raise LandsegError(f"No stage records (<stage>/stage.json) in {run_dir}: run "
+                           "`landseg pipeline run PIPELINE.yaml` first, or pass the pipeline's run_dir.")
+    return records
 
 
 def same_path(a: Any, b: Any) -> bool:
@@ -57,47 +91,27 @@ class RunRecords:
     @classmethod
     def load(cls, run_dir: str | Path) -> RunRecords:
         run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise LandsegError(f"Run directory {run_dir} does not exist: give the run_dir of a pipeline "
-                               "(e.g. runs/demo) after `landseg pipeline run`.")
-        records: dict[str, dict[str, Any]] = {}
-        for path in sorted(run_dir.glob("*/stage.json")):
-            try:
-                rec = json.loads(path.read_text())
-            except (OSError, json.JSONDecodeError) as exc:
-                rec = {"status": "unreadable", "error": f"{path}: {exc}"}
-            records[str(rec.get("stage") or path.parent.name)] = rec
-        if not records:
-            raise LandsegError(f"No stage records (<stage>/stage.json) in {run_dir}: run "
-                               "`landseg pipeline run PIPELINE.yaml` first, or pass the pipeline's run_dir.")
+        records = read_records(run_dir)
         rr = cls(run_dir, records, [], {s: str(r.get("kind", "?")) for s, r in records.items()}, run_dir.name, None)
         rr._read_pipeline()
         return rr
 
     def _read_pipeline(self) -> None:
-        """Stage order and kinds from the pipeline file (and profiles) the records name; else by start time.
+        """Stage order and kinds as the latest record saw the pipeline (profiles applied); else by start time.
 
-        Read leniently (names and kinds only, no parameter checks): a report of an older run still
-        orders its stages when the pipeline file has changed since.
+        The runner writes the pipeline's stages into every record, so the report needs neither the
+        pipeline file (which may have changed since) nor the pipeline package.
         """
-        from landseg.pipeline.spec import merged_raw
-
-        named = [r.get("pipeline") for r in self.records.values() if r.get("pipeline")]
-        file = self.path(max(set(named), key=named.count)) if named else None
+        latest = max((r for r in self.records.values() if r.get("pipeline_stages")),
+                     key=lambda r: str(r.get("started") or ""), default=None)
         order: list[str] = []
-        if file is not None:
-            profiles = next((r.get("profiles") for r in self.records.values()
-                             if r.get("pipeline") and self.path(r["pipeline"]) == file and r.get("profiles")), [])
-            try:
-                raw = merged_raw(file, [self.path(p) or Path(p) for p in profiles])
-                stages = [(str(s["name"]), str(s["kind"])) for s in raw.get("stages") or []]
-            except (LandsegError, OSError, ValueError, KeyError, TypeError):
-                raw, stages = None, []
-            if raw is not None:
-                self.pipeline_file, self.pipeline_name = file, str(raw.get("name") or file.stem)
-                order = [name for name, _ in stages]
-                for name, kind in stages:
-                    self.kinds.setdefault(name, kind)
+        if latest is not None:
+            order = [str(name) for name, _ in latest["pipeline_stages"]]
+            for name, kind in latest["pipeline_stages"]:
+                self.kinds.setdefault(str(name), str(kind))
+            self.pipeline_file = self.path(latest.get("pipeline")) or (Path(latest["pipeline"])
+                                                                       if latest.get("pipeline") else None)
+            self.pipeline_name = str(latest.get("pipeline_name") or self.pipeline_name)
         rest = sorted((s for s in self.records if s not in order), key=lambda s: self.records[s].get("started") or "")
         self.order = order + rest
 

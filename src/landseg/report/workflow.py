@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from landseg.hard_samples import HARD_CLASS_IOU
+from landseg.evaluation.weight_policy import HARD_CLASS_IOU
 from landseg.report.datasets import dataset_rows, epoch_samples
 from landseg.report.document import NOT_RUN, Figure, FigureGrid, Para, Section, Table
 from landseg.report.figures import read_curve, training_curves_figure

@@ -1,6 +1,6 @@
 """Leakage-free evaluation splits: tiles grouped into spatial blocks, with a buffer between splits.
 
-``split_dataset`` writes the split; :mod:`landseg.leakage` checks any split for shared ground.
+``split_dataset`` writes the split; :mod:`landseg.splitting.leakage` checks any split for shared ground.
 """
 
 from landseg.splitting.georef import Georef, GridPattern, load_georefs, metric_boxes, near_pairs, tile_georef

@@ -278,7 +278,7 @@ def _validate(exp: Experiment) -> None:
                               "it; by hand add teacher.checkpoint=PATH to `landseg train -c CONFIG`.")
         exp.teacher.precision = _precision(exp.teacher.precision, "teacher.precision")
     if exp.distill is not None:
-        from landseg.kd_losses import KD_LOSSES
+        from landseg.training.kd_losses import KD_LOSSES
 
         kd = exp.distill
         if kd.loss not in KD_LOSSES:
@@ -355,6 +355,18 @@ def load_raw(path: str | Path, _depth: int = 0) -> dict[str, Any]:
         raise ConfigError(f"Config {path}: more than {_MAX_BASE_DEPTH} levels of 'base'; flatten the chain.")
     base_path = (path.parent / base).resolve()
     return _merge(load_raw(base_path, _depth + 1), raw)
+
+
+def config_files(path: str | Path) -> list[Path]:
+    """A config file and every ``base`` it builds on, in order: their content decides the experiment."""
+    chain, current = [], Path(path)
+    while current.is_file() and len(chain) <= _MAX_BASE_DEPTH:
+        chain.append(current)
+        base = _read_file(current).get("base")
+        if not base:
+            break
+        current = (current.parent / base).resolve()
+    return chain
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -10,8 +10,8 @@ from torch import nn
 from landseg.errors import ConfigError
 from landseg.inference.forward import autocast_context
 from landseg.inference.loading import load_model
-from landseg.kd_losses import DistillationLoss, validate_class_map
 from landseg.training.config import Experiment
+from landseg.training.kd_losses import DistillationLoss, validate_class_map
 from landseg.training.module import SegmentationTask
 
 

@@ -11,10 +11,10 @@ import torch
 from torch import nn
 
 from landseg import __version__
-from landseg.losses import CEDiceLoss
-from landseg.metrics import ConfusionMatrix, segmentation_scores
+from landseg.evaluation.metrics import ConfusionMatrix, segmentation_scores
 from landseg.models import build_model, load_weights
 from landseg.training.config import Experiment
+from landseg.training.losses import CEDiceLoss
 from landseg.utils import jsonable
 
 _NO_DECAY_NAMES = ("relative_position_bias_table", "absolute_pos_embed")

@@ -75,7 +75,7 @@ def warn_if_leaking(exp: Experiment) -> None:
     """Warn when validation or test tiles overlap training tiles (held-out ground seen in training)."""
     from pytorch_lightning.utilities import rank_zero_warn
 
-    from landseg.leakage import check_leakage
+    from landseg.splitting.leakage import check_leakage
 
     d = exp.data
     if d.val_root and Path(d.val_root).resolve() != Path(d.root).resolve():

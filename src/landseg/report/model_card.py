@@ -7,13 +7,13 @@ landseg class table for the recorded class names.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from landseg.errors import LandsegError
+from landseg.report.records import read_records
 from landseg.utils import atomic_write_text
 
 NOT_RECORDED = "not recorded"
@@ -30,25 +30,10 @@ class ModelCardResult:
     missing: list[str] = field(default_factory=list)
 
 
-def read_records(run_dir: str | Path) -> dict[str, dict[str, Any]]:
-    """Stage name -> record, for every ``<run_dir>/<stage>/stage.json``."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise LandsegError(f"Run folder {run_dir} not found: pass the run_dir of a `landseg pipeline run`.")
-    records = {}
-    for path in sorted(run_dir.glob("*/stage.json")):
-        try:
-            rec = json.loads(path.read_text())
-        except json.JSONDecodeError as exc:
-            raise LandsegError(f"{path} is not valid JSON ({exc}); re-run that stage or remove the file.") from exc
-        records[str(rec.get("stage", path.parent.name))] = rec
-    if not records:
-        raise LandsegError(f"No stage records (*/stage.json) under {run_dir}: run `landseg pipeline run` first.")
-    return records
-
-
 def write_model_card(run_dir: str | Path, out: str | Path | None = None, model: str | None = None) -> ModelCardResult:
-    records = read_records(run_dir)
+    if not Path(run_dir).is_dir():
+        raise LandsegError(f"Run folder {run_dir} not found: pass the run_dir of a `landseg pipeline run`.")
+    records = read_records(run_dir, strict=True)
     text, chosen, missing = build_model_card(records, model=model, run_name=Path(run_dir).name)
     path = atomic_write_text(Path(out) if out else Path(run_dir) / "MODEL_CARD.md", text)
     return ModelCardResult(path=path, model=chosen, missing=missing)

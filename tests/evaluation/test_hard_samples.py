@@ -13,20 +13,22 @@ from torch import nn
 
 from landseg.cli.main import main
 from landseg.errors import ConfigError
-from landseg.hard_samples import (
+from landseg.evaluation.hard_samples import (
     ANALYSIS_JSON,
     TABLES_MD,
     WEIGHTS_TSV,
+    analyze_hard_samples,
+    summary_line,
+    weights_tsv,
+)
+from landseg.evaluation.weight_policy import (
     TileStats,
     WeightPolicy,
-    analyze_hard_samples,
     class_table,
     parse_policy,
-    summary_line,
     tier_table,
     tile_stats,
     weigh_tiles,
-    weights_tsv,
 )
 from landseg.inference import predict_logits, predict_sliding
 from landseg.inference.sliding import window_starts

@@ -10,19 +10,12 @@ import numpy as np
 import pytest
 import yaml
 
-from landseg.ablation import (
-    bootstrap_ci,
-    bootstrap_ci_unpaired,
-    contrast,
-    emit_jobs,
-    make_variants,
-    parse_vary,
-    plan_ablation,
-)
 from landseg.cli.main import main
 from landseg.errors import ConfigError
+from landseg.pipeline.ablation import emit_jobs, make_variants, parse_vary, plan_ablation
+from landseg.pipeline.bootstrap import bootstrap_ci, bootstrap_ci_unpaired, contrast
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def scores(miou: float, ious: list[float | None], miou_all: float | None = None) -> dict:

@@ -12,7 +12,7 @@ from PIL import Image
 
 from landseg.cli.main import main
 from landseg.correction.replace import replace_masks
-from landseg.evaluation import CORRECTED_WARNING, evaluate
+from landseg.evaluation.evaluator import CORRECTED_WARNING, evaluate
 from landseg.models import build_model
 from landseg.training.config import build_experiment
 from landseg.training.module import checkpoint_metadata

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from landseg.losses import CEDiceLoss
+from landseg.training.losses import CEDiceLoss
 
 IGNORE = 255
 

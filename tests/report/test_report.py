@@ -20,7 +20,7 @@ from landseg.classes import BIODIVERSITY
 from landseg.cli.main import main
 from landseg.report import write_report
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -63,10 +63,13 @@ def scores(iou: list[float], oa: float, shift: float = 0.0, exclude_background: 
 
 
 def record(run: Path, stage: str, kind: str, *, params: dict | None = None, outputs: dict | None = None,
-           metrics: dict | None = None, status: str = "complete", minute: int = 0) -> Path:
+           metrics: dict | None = None, status: str = "complete", minute: int = 0, in_pipeline: bool = True) -> Path:
     rec = {"stage": stage, "kind": kind, "key": f"key{stage[:6]:>06}{minute:04d}"[:16], "pipeline": str(run / "pipeline.yaml"),
            "params": params or {}, "landseg_version": "0.1.0", "git_commit": f"c0ffee{minute:02d}" + "0" * 32,
-           "host": "test", "started": f"2026-01-01T10:{minute:02d}:00Z", "status": status}
+           "host": "test", "started": f"2026-01-01T10:{minute:02d}:00Z", "status": status,
+           "pipeline_stages": [list(sk) for sk in STAGES]}  # as the runner writes: the order the report follows
+    if not in_pipeline:  # a record written without a pipeline run
+        del rec["pipeline"], rec["pipeline_stages"]
     if status == "complete":
         rec.update(outputs=outputs or {}, metrics=metrics or {}, ended=f"2026-01-01T10:{minute:02d}:30Z",
                    duration_s=30.0 + minute)
@@ -317,7 +320,8 @@ def test_missing_and_unfinished_stages_read_not_run(run: Path) -> None:
 
 def test_a_run_with_one_stage_and_no_pipeline_file(tmp_path: Path) -> None:
     run = tmp_path / "r"
-    record(run, "data", "synth", outputs={"out": str(run / "data")}, metrics={"counts": {"Train": 5, "Val": 2}})
+    record(run, "data", "synth", outputs={"out": str(run / "data")}, metrics={"counts": {"Train": 5, "Val": 2}},
+           in_pipeline=False)
     res = write_report(run)
     md = res.markdown.read_text()
     assert "1 of 1 stages complete" in md and "| Original | 5 |" in md

@@ -19,7 +19,7 @@ from torchmetrics.classification import (
 )
 
 from landseg.classes import BIODIVERSITY, ClassInfo, ClassTable
-from landseg.metrics import ConfusionMatrix, per_class_markdown, segmentation_scores, to_jsonable
+from landseg.evaluation.metrics import ConfusionMatrix, per_class_markdown, segmentation_scores, to_jsonable
 
 C = len(BIODIVERSITY)
 IGNORE = BIODIVERSITY.ignore_index

@@ -64,8 +64,8 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "Val"
     from tqdm import tqdm
 
     from landseg.data import SegmentationDataset, val_transform
+    from landseg.evaluation.metrics import ConfusionMatrix, per_class_markdown, segmentation_scores
     from landseg.inference import load_model, predict_logits
-    from landseg.metrics import ConfusionMatrix, per_class_markdown, segmentation_scores
     from landseg.plots import plot_confusion_matrix
     from landseg.precision import resolve_precision
 

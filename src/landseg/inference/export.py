@@ -169,7 +169,7 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         return json.loads(props[METADATA_KEY])
 
     extra = {METADATA_KEY: ""}
-    _jit_load(path, extra)
+    load_torchscript(path, extra)
     if not extra[METADATA_KEY]:
         raise ExportError(f"{path} has no {METADATA_KEY!r} extra file: was it exported by `landseg export`?")
     return json.loads(extra[METADATA_KEY])
@@ -195,7 +195,8 @@ def _export_torchscript(net: Any, example: Any, path: Path, meta: dict[str, Any]
     traced.save(str(path), _extra_files={METADATA_KEY: json.dumps(meta)})
 
 
-def _jit_load(path: Path, extra: dict[str, str] | None = None) -> Any:
+def load_torchscript(path: Path, extra: dict[str, str] | None = None) -> Any:
+    """A TorchScript export on the CPU (``extra``: extra files to read, e.g. the landseg metadata)."""
     import torch
 
     with warnings.catch_warnings():
@@ -216,7 +217,7 @@ def _write_metadata(path: Path, fmt: str, meta: dict[str, Any]) -> None:
         onnx.save(proto, str(path))
     else:
 
-        _jit_load(path).save(str(path), _extra_files={METADATA_KEY: text})
+        load_torchscript(path).save(str(path), _extra_files={METADATA_KEY: text})
 
 
 def _parity(net: Any, path: Path, fmt: str, shapes: list[tuple[int, ...]], seed: int) -> float:
@@ -233,7 +234,7 @@ def _parity(net: Any, path: Path, fmt: str, shapes: list[tuple[int, ...]], seed:
         session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         run = lambda x: torch.from_numpy(session.run(["logits"], {"image": x.numpy()})[0])  # noqa: E731
     else:
-        module = _jit_load(path).eval()
+        module = load_torchscript(path).eval()
         run = module
     for shape in shapes:
         x = torch.randn(shape, generator=gen)

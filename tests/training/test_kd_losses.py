@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from landseg.kd_losses import DistillationLoss, validate_class_map
+from landseg.training.kd_losses import DistillationLoss, validate_class_map
 
 torch.manual_seed(0)
 N, C, H, W = 2, 4, 5, 6

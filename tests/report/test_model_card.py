@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from landseg.cli.main import main
-from landseg.model_card import write_model_card
+from landseg.report.model_card import write_model_card
 
 CLASSES = ["Background", "Forest Land", "Grassland", "Cropland", "Settlement", "SemiNatural Grassland"]
 

@@ -12,7 +12,7 @@ from test_splits import cut_tiles, make_scene
 
 from landseg.cli.main import main
 from landseg.errors import ConfigError, DatasetError
-from landseg.leakage import TileHashes, check_leakage, matching_windows, region_hashes, thumbnail
+from landseg.splitting.leakage import TileHashes, check_leakage, matching_windows, region_hashes, thumbnail
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_unrelated_tiles_do_not_match(tmp_path: Path) -> None:
 
 def test_hash_matching_is_chunked_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chunked all-pairs popcount gives the same pairs as one big comparison."""
-    import landseg.leakage as leakage
+    import landseg.splitting.leakage as leakage
 
     rng = np.random.default_rng(0)
     scene, _ = make_scene(size=384, seed=3)

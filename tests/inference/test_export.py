@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from landseg.cli.main import main
-from landseg.export import ExportError, export_model, read_metadata
+from landseg.inference.export import ExportError, export_model, read_metadata
 from landseg.models import build_model
 
 TILE = 64
