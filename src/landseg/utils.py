@@ -88,6 +88,17 @@ def _umask() -> int:
     return mask
 
 
+def sha256_file(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB chunks (any size, constant memory)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 #: Suffix of every temp file an atomic write makes (a killed run's leftovers are found by it).
 TMP_SUFFIX = ".landseg-tmp"
 

@@ -22,10 +22,10 @@ import numpy as np
 from PIL import Image
 
 from landseg.correction import CHOICES, DECISION_COLUMNS
-from landseg.curation.journal import STAGING, Journal, Op, describe_ops, sha256_file
+from landseg.curation.journal import STAGING, Journal, Op, describe_ops
 from landseg.data.files import read_mask
 from landseg.errors import DatasetError
-from landseg.utils import atomic_write_text
+from landseg.utils import atomic_write_text, sha256_file
 
 BACKUP_MANIFEST = "SHA256SUMS"
 
@@ -120,13 +120,19 @@ def backup_all_masks(root: Path, backup: Path, masks: dict[str, list[Path]]) -> 
     return True
 
 
+def original_backup(root: str | Path) -> Path:
+    """Where ``replace-masks`` keeps the original masks of ``root``: ``<root>_masks_original_backup`` beside it."""
+    root = Path(root)
+    return root.with_name(f"{root.name}_masks_original_backup")
+
+
 def replace_masks(decisions: str | Path, data_root: str | Path, *, mask_dir: str = "masks_png",
                   backup: str | Path | None = None, dry_run: bool = False, progress: bool = True) -> ReplaceResult:
     """Replace each mask whose decision chose a prediction (A or B); report what happened to every row."""
     root = Path(data_root).resolve()
     if not root.is_dir():
         raise DatasetError(f"Dataset root not found: {root}")
-    backup = Path(backup).resolve() if backup else root.with_name(f"{root.name}_masks_original_backup")
+    backup = Path(backup).resolve() if backup else original_backup(root)
     rows = read_decisions(decisions)
     masks = index_masks(root, mask_dir)
     signature = f"replace-masks|{Path(decisions).resolve()}|{root}|{mask_dir}"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from landseg.classes import BIODIVERSITY, ClassTable
-from landseg.curation.journal import STAGING, Journal, Op, describe_ops, sha256_file
+from landseg.curation.journal import STAGING, Journal, Op, describe_ops
 from landseg.data.files import find_pairs
 from landseg.errors import ConfigError, DatasetError
-from landseg.utils import atomic_write_text
+from landseg.utils import atomic_write_text, sha256_file
 
 MANIFEST = "manifest.csv"
 

@@ -15,7 +15,6 @@ reversible file moves; the pieces it needs (rename, fsync, hashlib) are the stan
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -26,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from landseg.errors import LandsegError
+from landseg.utils import sha256_file
 
 JOURNALS = Path(".landseg") / "journals"
 #: Files a journaled command prepares before planning (new masks, manifests) and those it replaces.
@@ -36,14 +36,6 @@ ACTIONS = ("move", "copy", "link")
 
 class JournalError(LandsegError):
     """A journal cannot be applied or undone safely; nothing further was changed."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

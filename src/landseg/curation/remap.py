@@ -128,7 +128,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> bool:
 
 def link_or_copy(src: Path, dst: Path) -> bool:
     """Byte-identical copy of ``src`` at ``dst`` (hard link when possible); False if already there."""
-    from landseg.curation.journal import copy_atomic, sha256_file
+    from landseg.curation.journal import copy_atomic
+    from landseg.utils import sha256_file
 
     if dst.is_file() and (os.path.samefile(src, dst) or sha256_file(src) == sha256_file(dst)):
         return False

@@ -12,8 +12,8 @@ _EXPORTS = {
     "find_pairs": "landseg.data.files",
     "read_image": "landseg.data.files",
     "read_mask": "landseg.data.files",
-    "IMAGENET_MEAN": "landseg.data.transforms",
-    "IMAGENET_STD": "landseg.data.transforms",
+    "IMAGENET_MEAN": "landseg.models.defaults",
+    "IMAGENET_STD": "landseg.models.defaults",
     "train_transform": "landseg.data.transforms",
     "val_transform": "landseg.data.transforms",
 }

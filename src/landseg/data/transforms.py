@@ -33,9 +33,7 @@ from albumentations.augmentations.crops.transforms import BaseCrop
 from torch.utils.data import get_worker_info
 
 from landseg.classes import DEFAULT_IGNORE_INDEX
-
-IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
-IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+from landseg.models.defaults import IMAGENET_MEAN, IMAGENET_STD
 
 
 class ClassMixCrop(BaseCrop):

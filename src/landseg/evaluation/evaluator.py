@@ -34,14 +34,14 @@ CORRECTED_WARNING = ("Masks of this split were corrected with model predictions:
 
 def corrected_backup(data: Path) -> Path | None:
     """The original-mask backup ``replace-masks`` made for this dataset root, if any."""
-    from landseg.correction.replace import BACKUP_MANIFEST
+    from landseg.correction.replace import BACKUP_MANIFEST, original_backup
 
-    backup = data.resolve().with_name(f"{data.resolve().name}_masks_original_backup")
+    backup = original_backup(data.resolve())
     return backup if (backup / BACKUP_MANIFEST).is_file() else None
 
 
 def _split_was_corrected(backup: Path, data: Path, mask_paths: list[Path]) -> bool:
-    from landseg.curation.journal import sha256_file
+    from landseg.utils import sha256_file
 
     for mask in mask_paths:
         original = backup / mask.resolve().relative_to(data.resolve())

@@ -22,12 +22,12 @@ from typing import Any
 
 from landseg import __version__
 from landseg.errors import LandsegError
+from landseg.utils import atomic_output
 
 FORMATS = ("onnx", "torchscript")
 METADATA_KEY = "landseg.json"
 OPSET = 17
 TOLERANCE = 1e-3
-STRIDE = 32
 
 
 class ExportError(LandsegError, ValueError):
@@ -78,51 +78,50 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", *, 
     import torch
 
     from landseg.inference import load_model
+    from landseg.inference.forward import model_stride
 
     start = time.perf_counter()
     loaded = load_model(ckpt, model=model, options=options, num_classes=num_classes)
     tile = int(tile or loaded.tile_size)
-    if tile <= 0 or tile % STRIDE:
-        raise ExportError(f"--tile {tile} must be a positive multiple of {STRIDE} (the model's stride).")
+    stride = model_stride(loaded.model)
+    if tile <= 0 or tile % stride:
+        raise ExportError(f"--tile {tile} must be a positive multiple of {stride} (the model's stride).")
     net = loaded.model.float().eval()
     meta = export_metadata(loaded, tile, fmt, dynamic_size, model_name=model, options=options)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
     example = torch.zeros(1, 3, tile, tile)
     shapes = [(2, 3, tile, tile)]  # batch 2: checks the dynamic batch axis
-    resized = (1, 3, tile + STRIDE, tile + 2 * STRIDE)
+    resized = (1, 3, tile + stride, tile + 2 * stride)
     try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracer warnings about Python shape arithmetic: checked below
-            if fmt == "onnx":
-                _export_onnx(net, example, tmp, dynamic_size)
-            else:
-                _export_torchscript(net, example, tmp, meta)
-        diff = _parity(net, tmp, fmt, shapes, seed)
-        if dynamic_size:
-            try:
-                diff = max(diff, _parity(net, tmp, fmt, [resized], seed))
-            except Exception as exc:
-                # The TorchScript-based exporter records shape arithmetic done in Python (e.g. the
-                # window padding of FT-UNetFormer) as constants of the example size.
+        with atomic_output(out) as tmp:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # tracer warnings about Python shape arithmetic: checked below
+                if fmt == "onnx":
+                    _export_onnx(net, example, tmp, dynamic_size)
+                else:
+                    _export_torchscript(net, example, tmp, meta)
+            diff = _parity(net, tmp, fmt, shapes, seed)
+            if dynamic_size:
+                try:
+                    diff = max(diff, _parity(net, tmp, fmt, [resized], seed))
+                except Exception as exc:
+                    # The TorchScript-based exporter records shape arithmetic done in Python (e.g. the
+                    # window padding of FT-UNetFormer) as constants of the example size.
+                    raise ExportError(
+                        f"This model cannot be exported with --dynamic-size: the exported graph fails on a "
+                        f"{resized[2]}×{resized[3]} input ({type(exc).__name__}) because its padding is fixed at trace "
+                        f"time. Export without --dynamic-size (fixed {tile}×{tile} input) and predict large images in "
+                        "tiles; nothing was written.") from exc
+                shapes.append(resized)
+            if not diff <= tolerance:  # also catches NaN
                 raise ExportError(
-                    f"This model cannot be exported with --dynamic-size: the exported graph fails on a "
-                    f"{resized[2]}×{resized[3]} input ({type(exc).__name__}) because its padding is fixed at trace "
-                    f"time. Export without --dynamic-size (fixed {tile}×{tile} input) and predict large images in "
-                    "tiles; nothing was written.") from exc
-            shapes.append(resized)
-        if not diff <= tolerance:  # also catches NaN
-            raise ExportError(
-                f"The {fmt} export does not reproduce PyTorch: max |Δlogit| = {diff:.3g} > {tolerance:g} on seeded "
-                f"inputs {shapes}; nothing written to {out}."
-                + (" Retry without --dynamic-size (a fixed tile size exports exactly)." if dynamic_size else ""))
-        meta["parity"] = {"max_abs_diff": diff, "tolerance": tolerance, "shapes": [list(s) for s in shapes],
-                          "seed": seed, "precision": PARITY_PRECISION}
-        _write_metadata(tmp, fmt, meta)  # after the check, so the file records the measured parity
-        tmp.replace(out)
+                    f"The {fmt} export does not reproduce PyTorch: max |Δlogit| = {diff:.3g} > {tolerance:g} on seeded "
+                    f"inputs {shapes}; nothing written to {out}."
+                    + (" Retry without --dynamic-size (a fixed tile size exports exactly)." if dynamic_size else ""))
+            meta["parity"] = {"max_abs_diff": diff, "tolerance": tolerance, "shapes": [list(s) for s in shapes],
+                              "seed": seed, "precision": PARITY_PRECISION}
+            _write_metadata(tmp, fmt, meta)  # after the check, so the file records the measured parity
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
         if isinstance(exc, Exception) and not isinstance(exc, LandsegError):
             raise ExportError(f"{fmt} export of {ckpt} failed, nothing was written: the exported graph does not run "
                               f"like the model ({type(exc).__name__}: {exc}).") from exc
@@ -134,6 +133,8 @@ def export_model(checkpoint: str | Path, out: str | Path, fmt: str = "onnx", *, 
 def export_metadata(loaded: Any, tile: int, fmt: str, dynamic_size: bool = False, model_name: str | None = None,
                     options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The metadata embedded in an export (plain JSON data); ``model_name``/``options`` as given for GeoSeg."""
+    from landseg.inference.forward import model_stride
+
     spec = loaded.meta.get("model") if loaded.source == "landseg" else None
     model = spec or {"name": model_name or type(loaded.model).__name__, "options": options or {}}
     h, w = ("H", "W") if dynamic_size else (tile, tile)
@@ -147,6 +148,7 @@ def export_metadata(loaded: Any, tile: int, fmt: str, dynamic_size: bool = False
         "ignore_index": loaded.classes.ignore_index,
         "normalization": {"mean": list(loaded.mean), "std": list(loaded.std), "max_pixel_value": 255.0},
         "tile_size": tile,
+        "stride": model_stride(loaded.model),
         "dynamic_size": dynamic_size,
         "input": {"name": "image", "shape": ["N", 3, h, w], "dtype": "float32",
                   "layout": "RGB, (pixel / 255 - mean) / std"},

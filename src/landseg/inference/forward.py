@@ -7,9 +7,13 @@ import contextlib
 import torch
 from torch import nn
 
+from landseg.models.defaults import DEFAULT_STRIDE
 from landseg.models.layers import pad_reflect
 
-STRIDE = 32
+
+def model_stride(model: nn.Module) -> int:
+    """What the model's input sides must be multiples of (its registry entry; 32 for every landseg model)."""
+    return int(getattr(model, "landseg_stride", DEFAULT_STRIDE))
 
 
 def autocast_context(device: torch.device | str, precision: str) -> contextlib.AbstractContextManager:
@@ -30,7 +34,8 @@ def predict_logits(model: nn.Module, images: torch.Tensor, precision: str = "32"
     logits cropped back, so every pixel gets a prediction.
     """
     h, w = images.shape[-2:]
-    ph, pw = (-h) % STRIDE, (-w) % STRIDE
+    stride = model_stride(model)
+    ph, pw = (-h) % stride, (-w) % stride
     x = pad_reflect(images, pw, ph) if (ph or pw) else images
     with autocast_context(images.device, precision):
         out = model(x)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from landseg.errors import ConfigError, DatasetError
-from landseg.utils import atomic_write_text, write_json
+from landseg.utils import atomic_output, atomic_write_text, write_json
 
 __all__ = ["Job", "PredictSettings", "WORK_DIR", "build_tiler", "find_inputs", "open_model", "plan_jobs", "run_job"]
 
@@ -254,9 +254,8 @@ def _predict_pictures(job: Job, predictor: Any, tiler: Any, settings: PredictSet
 
 
 def _save_png(img: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    img.save(tmp, format="PNG")
-    tmp.replace(path)
+    with atomic_output(path) as tmp:
+        img.save(tmp, format="PNG")
 
 
 # --------------------------------------------------------------------------- the command

@@ -11,8 +11,7 @@ from torch import nn
 from landseg.classes import BIODIVERSITY, ClassTable
 from landseg.errors import CheckpointError
 from landseg.models import build_model, load_weights, read_checkpoint
-
-IMAGENET = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+from landseg.models.registry import model_defaults
 
 
 @dataclass
@@ -40,8 +39,9 @@ def load_model(path: str | Path, model: str | None = None, options: dict[str, An
         spec = meta["model"]
         table = ClassTable.from_list(meta["classes"], ignore_index=int(meta.get("ignore_index", 255)))
         net = build_model(spec["name"], int(spec["num_classes"]), **{**spec.get("options", {}), **(options or {})})
-        norm = meta.get("normalization", IMAGENET)
-        tile = int(meta.get("tile_size", 512))
+        d = model_defaults(spec["name"])
+        norm = meta.get("normalization", {"mean": d.mean, "std": d.std})
+        tile = int(meta.get("tile_size", d.tile))
         source = "landseg"
     else:
         if model is None:
@@ -54,7 +54,8 @@ def load_model(path: str | Path, model: str | None = None, options: dict[str, An
                 [{"name": f"class_{i}", "color": [(37 * i) % 256, (97 * i) % 256, (173 * i) % 256]} for i in range(n)])
         table = classes
         net = build_model(model, len(table), **(options or {}))
-        norm, tile, source, meta = IMAGENET, 512, "geoseg", {}
+        d = model_defaults(model)
+        norm, tile, source, meta = {"mean": d.mean, "std": d.std}, d.tile, "geoseg", {}
     load_weights(net, path, strict=True)
     net.eval()
     return LoadedModel(model=net, classes=table, mean=list(norm["mean"]), std=list(norm["std"]), tile_size=tile,

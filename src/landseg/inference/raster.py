@@ -25,6 +25,7 @@ from landseg import __version__
 from landseg.classes import ClassTable
 from landseg.errors import DatasetError
 from landseg.inference.tiling import Tiler, column_bands
+from landseg.utils import atomic_output
 
 __all__ = ["AreaTable", "RASTER_SUFFIXES", "is_georeferenced", "merge_parts", "pixel_area", "predict_raster"]
 
@@ -202,8 +203,6 @@ def predict_raster(tiler: Tiler, classes: ClassTable, src_path: str | Path, dst_
             row_area, note = pixel_area(src, pixel_size)
             table = AreaTable(classes, note=note)
             has_mask = any(flag.name != "all_valid" for b in bands for flag in src.mask_flag_enums[b - 1])
-            tmp = dst_path.with_name(f".{dst_path.name}.tmp")
-            dst_path.parent.mkdir(parents=True, exist_ok=True)
 
             def read(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
                 try:
@@ -212,7 +211,7 @@ def predict_raster(tiler: Tiler, classes: ClassTable, src_path: str | Path, dst_
                     raise DatasetError(f"cannot read rows {r0}-{r1} of {src_path}: {exc} (corrupt or truncated "
                                        "file?); nothing was written.") from exc
 
-            try:
+            with atomic_output(dst_path) as tmp:
                 with rasterio.open(tmp, "w", **_profile(src, col1 - col0, col0, nodata)) as dst:
                     dst.write_colormap(1, _colormap(classes, nodata))
                     dst.update_tags(**_tags(classes, model_name))
@@ -232,10 +231,6 @@ def predict_raster(tiler: Tiler, classes: ClassTable, src_path: str | Path, dst_
                     tiler.run(src.height, src.width, read, write, bands=ids, advance=advance)
                 if finalize:
                     _overviews(tmp)
-                tmp.replace(dst_path)
-            except BaseException:
-                tmp.unlink(missing_ok=True)
-                raise
     return table
 
 
@@ -298,24 +293,18 @@ def merge_parts(src_path: str | Path, parts: Sequence[Path], dst_path: str | Pat
     from rasterio.windows import Window
 
     dst_path = Path(dst_path)
-    tmp = dst_path.with_name(f".{dst_path.name}.tmp")
     nodata = classes.ignore_index
-    with rasterio.Env(**GDAL_ENV), rasterio.open(src_path) as src:
-        try:
-            with rasterio.open(tmp, "w", **_profile(src, src.width, 0, nodata)) as dst:
-                dst.write_colormap(1, _colormap(classes, nodata))
-                dst.update_tags(**_tags(classes, model_name))
-                for part in parts:
-                    with rasterio.open(part) as p:
-                        col0 = round((p.transform.c - src.transform.c) / src.transform.a)
-                        for r0 in range(0, p.height, rows_per_copy):
-                            win = Window(0, r0, p.width, min(rows_per_copy, p.height - r0))
-                            dst.write(p.read(1, window=win)[None], window=Window(col0, r0, win.width, win.height))
-            _overviews(tmp)
-            tmp.replace(dst_path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    with rasterio.Env(**GDAL_ENV), rasterio.open(src_path) as src, atomic_output(dst_path) as tmp:
+        with rasterio.open(tmp, "w", **_profile(src, src.width, 0, nodata)) as dst:
+            dst.write_colormap(1, _colormap(classes, nodata))
+            dst.update_tags(**_tags(classes, model_name))
+            for part in parts:
+                with rasterio.open(part) as p:
+                    col0 = round((p.transform.c - src.transform.c) / src.transform.a)
+                    for r0 in range(0, p.height, rows_per_copy):
+                        win = Window(0, r0, p.width, min(rows_per_copy, p.height - r0))
+                        dst.write(p.read(1, window=win)[None], window=Window(col0, r0, win.width, win.height))
+        _overviews(tmp)
 
 
 def write_preview(map_path: str | Path, png_path: str | Path, classes: ClassTable, max_side: int = 1024) -> Path:

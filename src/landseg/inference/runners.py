@@ -24,11 +24,11 @@ import numpy as np
 
 from landseg.classes import ClassTable
 from landseg.errors import ConfigError, LandsegError
+from landseg.models.defaults import DEFAULT_STRIDE
 from landseg.precision import PREDICT_PRECISIONS
 
 __all__ = ["PRECISIONS", "Predictor", "open_predictor", "model_kind"]
 
-STRIDE = 32
 PRECISIONS = PREDICT_PRECISIONS
 
 
@@ -91,6 +91,8 @@ class _Described:
     std: list[float]
     tile_size: int
     precision: str = "32"
+    #: Window sides are padded to multiples of this (the model's stride, from its registry entry).
+    stride: int = DEFAULT_STRIDE
     #: Why this precision (landseg.precision's reason, or the export's fixed fp32).
     precision_reason: str = "exports run in fp32, the precision they were exported in"
     meta: dict[str, Any] = field(default_factory=dict)
@@ -130,7 +132,7 @@ class OnnxPredictor(_Described):
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         h, w = batch.shape[2:]
         if self.dynamic_size:
-            th, tw = h + (-h) % STRIDE, w + (-w) % STRIDE
+            th, tw = h + (-h) % self.stride, w + (-w) % self.stride
         else:
             th = tw = self.tile_size
         x = _pad_to(np.ascontiguousarray(batch, dtype=np.float32), th, tw)
@@ -165,7 +167,7 @@ def _described(meta: dict[str, Any]) -> dict[str, Any]:
     classes = [{"name": c["name"], "color": c["color"]} for c in meta["classes"]]
     return {"classes": ClassTable.from_list(classes, ignore_index=int(meta.get("ignore_index", 255))),
             "mean": meta["normalization"]["mean"], "std": meta["normalization"]["std"],
-            "tile_size": int(meta["tile_size"]), "meta": meta}
+            "tile_size": int(meta["tile_size"]), "stride": int(meta.get("stride", DEFAULT_STRIDE)), "meta": meta}
 
 
 def _threads(threads: int | None) -> int:
@@ -225,9 +227,11 @@ def open_predictor(path: str | Path, *, precision: str = "auto", device: str = "
     from landseg.inference.loading import load_model
 
     loaded = load_model(path, model=model, options=options, num_classes=num_classes)
+    from landseg.inference.forward import model_stride
     from landseg.precision import resolve_precision
 
     chosen = resolve_precision(precision, device, "predict")
     return TorchPredictor(model=loaded.model.to(device), classes=loaded.classes, mean=loaded.mean, std=loaded.std,
-                          tile_size=loaded.tile_size, precision=chosen.name, precision_reason=chosen.reason,
+                          tile_size=loaded.tile_size, stride=model_stride(loaded.model), precision=chosen.name,
+                          precision_reason=chosen.reason,
                           device=device, meta=loaded.meta)

@@ -8,19 +8,30 @@ from typing import Any
 from torch import nn
 
 from landseg.errors import ConfigError
+from landseg.models.defaults import ModelDefaults
 
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
 #: For each preset, the keyword arguments it fixes (so checkpoints can record the full recipe).
 PRESETS: dict[str, dict[str, Any]] = {}
+#: For each model, its normalisation, stride and default tile size.
+_DEFAULTS: dict[str, ModelDefaults] = {}
 
 
-def register_model(name: str, **preset: Any) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+def register_model(name: str, defaults: ModelDefaults | None = None,
+                   **preset: Any) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a builder; ``defaults`` are its normalisation, stride and tile size (see models.defaults)."""
     def deco(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         _REGISTRY[name] = fn
         PRESETS[name] = preset
+        _DEFAULTS[name] = defaults or ModelDefaults()
         return fn
 
     return deco
+
+
+def model_defaults(name: str | None = None) -> ModelDefaults:
+    """The normalisation, stride and tile size of model ``name`` (the common defaults for an unknown name)."""
+    return _DEFAULTS.get(name or "", ModelDefaults())
 
 
 def list_models() -> list[str]:
@@ -40,6 +51,7 @@ def build_model(name: str, num_classes: int, pretrained: bool | str | None = Non
     except TypeError as exc:
         raise ConfigError(f"Bad option for model {name!r}: {exc}") from None
     model.landseg_spec = {"name": name, "num_classes": num_classes, "kwargs": dict(kwargs)}  # type: ignore[assignment]
+    model.landseg_stride = model_defaults(name).stride  # type: ignore[assignment]
     return model
 
 

@@ -21,7 +21,7 @@ from landseg.errors import LandsegError
 from landseg.pipeline.context import NeedsPerson, StageContext, StageOutput
 from landseg.pipeline.spec import PipelineSpec, StageSpec, load_pipeline, resolve
 from landseg.report.records import read_record
-from landseg.utils import jsonable, write_json
+from landseg.utils import jsonable, sha256_file, write_json
 
 
 @dataclass
@@ -33,14 +33,6 @@ class PipelineResult:
     message: str = ""
     #: (stage, path, what it is) for inputs a dry run found missing.
     missing: list[tuple[str, str, str]] = field(default_factory=list)
-
-
-def _sha_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _git_commit() -> str | None:
@@ -65,7 +57,7 @@ def _input_hashes(params: Any) -> dict[str, str]:
         elif isinstance(v, str) and len(v) < 4096:
             p = Path(v)
             if p.is_file():
-                found[v] = _sha_file(p)
+                found[v] = sha256_file(p)
 
     walk(params)
     return found
@@ -76,7 +68,7 @@ def stage_key(stage: StageSpec, params: dict[str, Any], upstream_keys: dict[str,
 
     kind = STAGE_KINDS[stage.kind]
     files = [Path(f) for f in stage.needs] + kind.files(params)
-    hashes = {str(f): _sha_file(f) for f in files if f.is_file()}
+    hashes = {str(f): sha256_file(f) for f in files if f.is_file()}
     content = {"kind": stage.kind, "params": jsonable(params), "files": hashes, "upstream": upstream_keys}
     state = kind.state(params)
     if state is not None:

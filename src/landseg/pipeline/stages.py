@@ -47,7 +47,9 @@ def _synth(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     out = Path(p["out"])
     _claim(out, ctx, "out")
     # A new benchmark starts from nothing, so no stale journal or backup of this stage's survives.
-    for stale in (out, out.with_name(f"{out.name}_masks_original_backup")):
+    from landseg.correction.replace import original_backup
+
+    for stale in (out, original_backup(out)):
         shutil.rmtree(stale, ignore_errors=True)
     kw = {k: v for k, v in p.items() if k != "out"}
     res = generate_benchmark(out, progress=ctx.progress, **kw)
@@ -203,10 +205,10 @@ def _replace_masks(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     """
     import os
 
-    from landseg.correction.replace import replace_masks
+    from landseg.correction.replace import original_backup, replace_masks
 
     source, snapshot = Path(p["data_root"]), ctx.dir / "data"
-    for stale in (snapshot, snapshot.with_name(f"{snapshot.name}_masks_original_backup")):
+    for stale in (snapshot, original_backup(snapshot)):
         shutil.rmtree(stale, ignore_errors=True)
     shutil.copytree(source, snapshot, copy_function=os.link, ignore=shutil.ignore_patterns(".landseg"))
     clean = p.get("clean_mask_dir")

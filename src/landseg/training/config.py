@@ -19,6 +19,7 @@ from typing import Any
 
 from landseg.classes import BIODIVERSITY, DEFAULT_IGNORE_INDEX, ClassTable
 from landseg.errors import ConfigError
+from landseg.models.defaults import IMAGENET_MEAN, IMAGENET_STD
 
 _MAX_BASE_DEPTH = 4
 
@@ -51,8 +52,8 @@ class DataConfig:
     num_workers: int | None = None
     #: None: pin memory only when training on a GPU.
     pin_memory: bool | None = None
-    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
-    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
 
 
 @dataclass
