@@ -18,6 +18,9 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 #: What may sit at the top of the package: cross-cutting pieces every layer uses.
 TOP_LEVEL = {"__init__", "classes", "errors", "plots", "precision", "utils"}
 MAX_LINES = 520
+#: The layers, lowest first: a package may import only its own and lower layers (README "Layout").
+LAYERS = ["top", "models", "data", "curation", "splitting", "inference", "evaluation", "correction", "review",
+          "training", "report", "pipeline", "cli"]
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -124,6 +127,20 @@ def test_landseg_has_no_import_cycles() -> None:
     found = cycles(graph)
     assert not found, "import cycles (break them by moving the shared piece down a layer):\n" + "\n".join(
         " <-> ".join(c) for c in found)
+
+
+def _layer(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and (SRC / "landseg" / parts[1]).is_dir() else "top"
+
+
+def test_every_package_imports_only_lower_layers() -> None:
+    graph, _ = import_graph(SRC, "landseg")
+    assert {_layer(m) for m in graph} == set(LAYERS), "a package is missing from LAYERS (and the README)"
+    rank = {name: i for i, name in enumerate(LAYERS)}
+    upward = sorted(f"{m} -> {t}" for m, targets in graph.items() for t in targets
+                    if rank[_layer(t)] > rank[_layer(m)])
+    assert not upward, "imports against the layering:\n" + "\n".join(upward)
 
 
 def test_a_planted_cycle_is_found(tmp_path: Path) -> None:

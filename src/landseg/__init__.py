@@ -29,7 +29,8 @@ _EXPORTS = {
     "evaluate": "landseg.evaluation.evaluator", "analyze_hard_samples": "landseg.evaluation.hard_samples",
     "segmentation_scores": "landseg.evaluation.metrics",
     # ground-truth correction
-    "predict_pair": "landseg.correction.predict_pair", "replace_masks": "landseg.correction.replace",
+    "predict_pair": "landseg.correction.predict_pair", "auto_review": "landseg.review.auto_review",
+    "replace_masks": "landseg.correction.replace",
     # dataset curation and splits
     "import_oem": "landseg.curation.oem", "combine_datasets": "landseg.curation.combine",
     "filter_dataset": "landseg.curation.filter", "split_dataset": "landseg.splitting.split",

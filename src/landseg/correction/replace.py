@@ -22,12 +22,11 @@ import numpy as np
 from PIL import Image
 
 from landseg.correction import CHOICES, DECISION_COLUMNS
+from landseg.curation.backup import BACKUP_MANIFEST, original_backup
 from landseg.curation.journal import STAGING, Journal, Op, describe_ops
 from landseg.data.files import read_mask
 from landseg.errors import DatasetError
 from landseg.utils import atomic_write_text, sha256_file
-
-BACKUP_MANIFEST = "SHA256SUMS"
 
 
 @dataclass
@@ -118,12 +117,6 @@ def backup_all_masks(root: Path, backup: Path, masks: dict[str, list[Path]]) -> 
     atomic_write_text(partial / BACKUP_MANIFEST, "\n".join(sorted(lines, key=lambda s: s[66:])) + "\n")
     os.replace(partial, backup)
     return True
-
-
-def original_backup(root: str | Path) -> Path:
-    """Where ``replace-masks`` keeps the original masks of ``root``: ``<root>_masks_original_backup`` beside it."""
-    root = Path(root)
-    return root.with_name(f"{root.name}_masks_original_backup")
 
 
 def replace_masks(decisions: str | Path, data_root: str | Path, *, mask_dir: str = "masks_png",

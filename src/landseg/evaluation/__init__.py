@@ -9,7 +9,7 @@ from landseg.utils import lazy_exports
 
 _EXPORTS = {
     "evaluate": "landseg.evaluation.evaluator", "EvalResult": "landseg.evaluation.evaluator",
-    "corrected_backup": "landseg.evaluation.evaluator",
+    "corrected_backup": "landseg.curation.backup",
     "ConfusionMatrix": "landseg.evaluation.metrics", "segmentation_scores": "landseg.evaluation.metrics",
     "analyze_hard_samples": "landseg.evaluation.hard_samples", "parse_policy": "landseg.evaluation.weight_policy",
 }

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
+from landseg.curation.backup import corrected_backup
 from landseg.data.files import read_mask
 from landseg.errors import DatasetError
 from landseg.utils import atomic_write_text, write_json
@@ -30,14 +31,6 @@ class EvalResult:
 
 CORRECTED_WARNING = ("Masks of this split were corrected with model predictions: scores against corrected masks "
                      "favour the models that produced them. Judge models on the untouched Test split.")
-
-
-def corrected_backup(data: Path) -> Path | None:
-    """The original-mask backup ``replace-masks`` made for this dataset root, if any."""
-    from landseg.correction.replace import BACKUP_MANIFEST, original_backup
-
-    backup = original_backup(data.resolve())
-    return backup if (backup / BACKUP_MANIFEST).is_file() else None
 
 
 def _split_was_corrected(backup: Path, data: Path, mask_paths: list[Path]) -> bool:

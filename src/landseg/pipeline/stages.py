@@ -47,7 +47,7 @@ def _synth(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     out = Path(p["out"])
     _claim(out, ctx, "out")
     # A new benchmark starts from nothing, so no stale journal or backup of this stage's survives.
-    from landseg.correction.replace import original_backup
+    from landseg.curation.backup import original_backup
 
     for stale in (out, original_backup(out)):
         shutil.rmtree(stale, ignore_errors=True)
@@ -143,7 +143,8 @@ def _hard_samples(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 def _evaluate(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     """Every model on every split; Val also against the original masks when they were corrected."""
-    from landseg.evaluation.evaluator import corrected_backup, evaluate
+    from landseg.curation.backup import corrected_backup
+    from landseg.evaluation.evaluator import evaluate
 
     data = Path(p["data"])
     backup = corrected_backup(data)
@@ -180,15 +181,12 @@ def _predict_pair(p: dict[str, Any], ctx: StageContext) -> StageOutput:
 
 
 def _review(p: dict[str, Any], ctx: StageContext) -> StageOutput:
-    from landseg.review.auto_review import run_auto
-    from landseg.review.store import STORE_NAME, DecisionStore
+    from landseg.review.auto_review import auto_review
 
     review_dir = Path(p["dir"])
     decisions = review_dir / "decisions.csv"
     if p.get("auto"):
-        summary = run_auto(review_dir, p["auto"])
-        with DecisionStore(review_dir / STORE_NAME) as store:
-            store.export_csv(decisions)
+        _, summary = auto_review(review_dir, p["auto"], decisions)
         return StageOutput({"decisions": str(decisions)}, {"auto": p["auto"], "summary": summary})
     if not decisions.is_file():
         raise NeedsPerson(f"Review the masks: `landseg review {review_dir}` (keys 1/2/3/s), then "
@@ -205,7 +203,8 @@ def _replace_masks(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     """
     import os
 
-    from landseg.correction.replace import original_backup, replace_masks
+    from landseg.correction.replace import replace_masks
+    from landseg.curation.backup import original_backup
 
     source, snapshot = Path(p["data_root"]), ctx.dir / "data"
     for stale in (snapshot, original_backup(snapshot)):

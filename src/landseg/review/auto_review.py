@@ -31,3 +31,18 @@ def run_auto(review_dir: Path, policy_text: str, overwrite: bool = False) -> str
     if len(keep) < len(decisions):
         lines.append(f"kept {len(decisions) - len(keep)} decisions made by people (--overwrite replaces them)")
     return "\n".join(lines)
+
+
+def auto_review(review_dir: str | Path, policy_text: str,
+                decisions_csv: str | Path | None = None) -> tuple[Path, str]:
+    """Decide every image of a ``predict_pair`` folder by a policy and export ``decisions.csv`` for replace-masks.
+
+    The unattended path of the review stage (the pipeline's ``review`` with ``auto``, and the Python API);
+    returns the CSV's path (default ``<review_dir>/decisions.csv``) and a one-paragraph summary.
+    """
+    review_dir = Path(review_dir)
+    summary = run_auto(review_dir, policy_text)
+    out = Path(decisions_csv) if decisions_csv else review_dir / "decisions.csv"
+    with DecisionStore(review_dir / STORE_NAME) as store:
+        store.export_csv(out)
+    return out, summary
