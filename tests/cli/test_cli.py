@@ -79,14 +79,14 @@ def test_evaluate_geoseg_checkpoint_needs_model(tmp_path: Path, bench: Path, ref
     assert "not a landseg checkpoint" in capsys.readouterr().err
     cfg = json.loads((reference_dir / "geoseg_ftunetformer_small_cfg.json").read_text())
     opts = [f"--model-opt={k}={v!r}" for k, v in cfg.items() if k != "num_classes"]
-    assert main([*args, "--model", "ftunetformer", *opts]) == 0
+    assert main([*args, "--arch", "ftunetformer", *opts]) == 0
     assert (tmp_path / "metrics.json").is_file()
 
 
 def test_evaluate_wrong_class_count_is_a_clear_error(tmp_path: Path, bench: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     torch.save(build_model("ftunetformer_tiny", 9).state_dict(), tmp_path / "oem.pth")
-    code = main(["evaluate", "--checkpoint", str(tmp_path / "oem.pth"), "--model", "ftunetformer_tiny",
+    code = main(["evaluate", "--model", str(tmp_path / "oem.pth"), "--arch", "ftunetformer_tiny",
                  "--data", str(bench), "--out", str(tmp_path / "e")])
     assert code == 2
     assert "shape mismatches" in capsys.readouterr().err

@@ -44,7 +44,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference", default=None, metavar="VARIANT",
                    help="variant (label or folder name) the others are compared with (default: the first)")
     p.add_argument("--split", default="Test", help="evaluated split to compare (default Test)")
-    p.add_argument("--model", default=None, help="evaluated model to compare (default: the evaluate stage's last)")
+    p.add_argument("--result", default=None, metavar="NAME",
+                   help="which of the evaluate stage's models to compare (default: its last)")
     p.add_argument("--evaluate-stage", default=None, metavar="STAGE",
                    help="evaluate stage to read (default: the pipeline's last evaluate stage)")
     p.add_argument("--n-boot", type=int, default=10_000, help="bootstrap resamples (default 10000)")
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
               "--collect instead of --emit-jobs")
         return 0
     waiting = [] if args.collect else run_ablation(plan, progress=not args.no_progress)
-    report = collect_ablation(plan, split=args.split, model=args.model, reference=args.reference,
+    report = collect_ablation(plan, split=args.split, model=args.result, reference=args.reference,
                               n_boot=args.n_boot)
     print()
     print(report.markdown())

@@ -7,11 +7,16 @@ from typing import Any
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """--checkpoint plus the options that rebuild a model from a checkpoint recording none (GeoSeg)."""
-    p.add_argument("--checkpoint", required=True, help="landseg or GeoSeg checkpoint (.ckpt/.pth)")
-    p.add_argument("--model", default=None, help="model name for checkpoints that record none (GeoSeg)")
+    """--model (a file) plus the options that rebuild a model from a checkpoint recording none (GeoSeg).
+
+    One meaning per name across commands: ``--model`` is always a model *file* (``--checkpoint`` is
+    accepted as its older spelling), ``--arch`` the architecture.
+    """
+    p.add_argument("--model", "--checkpoint", dest="model", required=True, metavar="FILE",
+                   help="landseg or GeoSeg checkpoint (.ckpt/.pth)")
+    p.add_argument("--arch", default=None, help="architecture for checkpoints that record none (GeoSeg), e.g. ftunetformer")
     p.add_argument("--model-opt", action="append", default=[], metavar="KEY=VALUE",
-                   help="model constructor option for --model, repeatable (e.g. decode_channels=256)")
+                   help="model constructor option for --arch, repeatable (e.g. decode_channels=256)")
     p.add_argument("--num-classes", type=int, default=None, help="class count for GeoSeg checkpoints (default 6)")
 
 
@@ -46,4 +51,4 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
     for item in args.model_opt:
         keys, value = parse_override(item)
         options[".".join(keys)] = value
-    return {"model": args.model, "options": options or None, "num_classes": args.num_classes}
+    return {"model": args.arch, "options": options or None, "num_classes": args.num_classes}

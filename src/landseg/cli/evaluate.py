@@ -1,10 +1,10 @@
 """Evaluate a checkpoint on a dataset split: metrics JSON, per-class table, confusion matrix PNG.
 
 Examples:
-  landseg evaluate --checkpoint runs/demo/baseline/checkpoints/best.ckpt --data runs/demo/data --split Val --out runs/demo/eval
-  landseg evaluate --checkpoint best.ckpt --data data/bio --split Val --out eval/ \\
+  landseg evaluate --model runs/demo/baseline/checkpoints/best.ckpt --data runs/demo/data --split Val --out runs/demo/eval
+  landseg evaluate --model best.ckpt --data data/bio --split Val --out eval/ \\
       --original-masks data/bio_masks_original_backup       # corrected vs original masks, side by side
-  landseg evaluate --checkpoint geoseg.ckpt --model ftunetformer --data /data/biodiversity --split Val/Rural --out eval/
+  landseg evaluate --model geoseg.ckpt --arch ftunetformer --data /data/biodiversity --split Val/Rural --out eval/
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
 
     from landseg.evaluation.evaluator import evaluate
 
-    res = evaluate(args.checkpoint, args.data, args.split, args.out, **model_options(args),
+    res = evaluate(args.model, args.data, args.split, args.out, **model_options(args),
                    mask_dir=args.mask_dir, batch_size=args.batch_size, num_workers=args.workers,
                    precision=args.precision, device=args.device, original_masks=args.original_masks)
     print(res.table_md.read_text())

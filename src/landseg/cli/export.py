@@ -6,9 +6,9 @@ colours, normalisation mean/std, tile size, model name/options and the landseg v
 metadata_props["landseg.json"]; TorchScript: extra file "landseg.json").
 
 Examples:
-  landseg export --checkpoint runs/demo/step2_finetune/run/checkpoints/best.ckpt --format onnx --out model.onnx
-  landseg export --checkpoint best.ckpt --format torchscript --out model.pt --tile 512
-  landseg export --checkpoint geoseg.ckpt --model ftunetformer --format onnx --out geoseg.onnx
+  landseg export --model runs/demo/step2_finetune/run/checkpoints/best.ckpt --format onnx --out model.onnx
+  landseg export --model best.ckpt --format torchscript --out model.pt --tile 512
+  landseg export --model geoseg.ckpt --arch ftunetformer --format onnx --out geoseg.onnx
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from landseg.inference.export import export_model
 
-    res = export_model(args.checkpoint, args.out, args.format, tile=args.tile, dynamic_size=args.dynamic_size,
+    res = export_model(args.model, args.out, args.format, tile=args.tile, dynamic_size=args.dynamic_size,
                        **model_options(args))
     print(res.report())
     return 0

@@ -14,11 +14,11 @@ OUT/hard_samples_analysis.json (per-tile IoU, pixels, weight and why) and
 OUT/hard_samples_tables.md (the weight-tier and per-class difficulty tables, also printed).
 
 Examples:
-  landseg hard-samples --checkpoint runs/demo/baseline/checkpoints/best.ckpt --data runs/demo/data --out runs/demo/hard
-  landseg hard-samples --checkpoint best.ckpt --data /data/bio --split Train/Rural --out hard \\
+  landseg hard-samples --model runs/demo/baseline/checkpoints/best.ckpt --data runs/demo/data --out runs/demo/hard
+  landseg hard-samples --model best.ckpt --data /data/bio --split Train/Rural --out hard \\
       --policy additive --hard-classes "Settlement,SemiNatural Grassland" --min-pixels 200
-  landseg hard-samples --checkpoint best.ckpt --data /data/bio --out hard --policy continuous --w-max 4 --gamma 2
-  landseg hard-samples --checkpoint best.ckpt --data /data/bio --out hard --tiers 0.75:1,0.5:3,0:5 --window 512 --overlap 128
+  landseg hard-samples --model best.ckpt --data /data/bio --out hard --policy continuous --w-max 4 --gamma 2
+  landseg hard-samples --model best.ckpt --data /data/bio --out hard --tiers 0.75:1,0.5:3,0:5 --window 512 --overlap 128
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
     policy = parse_policy(args.policy, tiers=args.tiers, hard_classes=args.hard_classes, min_pixels=args.min_pixels,
                           w_max=args.w_max, iou_min=args.iou_min, gamma=args.gamma)
-    res = analyze_hard_samples(args.checkpoint, args.data, args.split, args.out, policy=policy, **model_options(args),
+    res = analyze_hard_samples(args.model, args.data, args.split, args.out, policy=policy, **model_options(args),
                                mask_dir=args.mask_dir, window=args.window, overlap=args.overlap,
                                batch_size=args.batch_size, precision=args.precision, device=args.device,
                                progress=not args.no_progress)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
 from landseg import __version__
 from landseg.errors import LandsegError
@@ -56,16 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Exit code of an unexpected exception (sysexits' EX_SOFTWARE), apart from 2 for bad input.
+BUG_EXIT = 70
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args._run(args) or 0)
-    except (LandsegError, FileNotFoundError, ValueError, KeyError) as exc:
-        # Errors raised by landseg carry a message naming the file/value and what to do.
-        msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"landseg {args.command}: error: {msg}", file=sys.stderr)
+    except LandsegError as exc:
+        # landseg's own errors carry a message naming the file/value and what to do: one line, exit 2.
+        print(f"landseg {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception:
+        # Anything else is a bug (an input landseg should have checked, or its own mistake): show where.
+        traceback.print_exc()
+        print(f"\nlandseg {args.command}: internal error (exit {BUG_EXIT}). This is a bug in landseg, not in your "
+              "input: please report it with the traceback above and the command you ran.", file=sys.stderr)
+        return BUG_EXIT
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ known limitations, data licences and how to run inference. Missing stages read "
 
 Examples:
   landseg model-card runs/demo                          # the most downstream finished model
-  landseg model-card runs/demo --model step2_finetune --out MODEL_CARD.md
+  landseg model-card runs/demo --stage step2_finetune --out MODEL_CARD.md
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ HELP = "write MODEL_CARD.md for a pipeline run from its stage records"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="the pipeline's run_dir (holds <stage>/stage.json)")
-    p.add_argument("--model", default=None, metavar="STAGE",
+    p.add_argument("--stage", default=None, metavar="STAGE",
                    help="train stage the card describes (default: the most downstream finished one)")
     p.add_argument("--out", default=None, help="output file (default: RUN_DIR/MODEL_CARD.md)")
 
@@ -27,7 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from landseg.report.model_card import write_model_card
 
-    res = write_model_card(args.run_dir, args.out, model=args.model)
+    res = write_model_card(args.run_dir, args.out, model=args.stage)
     print(f"wrote {res.path} (model: {res.model or 'not recorded'})")
     if res.missing:
         print(f"not recorded in {args.run_dir}: {', '.join(res.missing)} stage(s)")

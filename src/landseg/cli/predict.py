@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--devices", type=int, default=1,
                    help="processes (CPU) or GPUs sharing the work via Lightning distributed predict (default 1)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--threads", type=int, default=None,
                    help="CPU threads per process (default: the available cores divided among --devices)")
     p.add_argument("--bands", type=_bands, default=(1, 2, 3), help="raster bands in R,G,B order (default 1,2,3)")
     p.add_argument("--pixel-size", type=float, default=None,
@@ -65,8 +65,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from landseg.inference.predict import predict
 
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}.")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError(f"--threads must be at least 1, got {args.threads}.")
     options = {}
     if args.model_opt:
         from landseg.training.config import parse_override
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
             options[".".join(keys)] = value
     res = predict(args.model, args.input, args.out, devices=args.devices, tile=args.tile, overlap=args.overlap,
                   batch_size=args.batch_size, tta=args.tta, precision=args.precision, device=args.device,
-                  bands=args.bands, pixel_size=args.pixel_size, band_width=args.band_width, threads=args.workers,
+                  bands=args.bands, pixel_size=args.pixel_size, band_width=args.band_width, threads=args.threads,
                   progress=not args.no_progress, model_name=args.arch, model_options=options or None,
                   num_classes=args.num_classes)
     if res.summary:

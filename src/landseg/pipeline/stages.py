@@ -274,7 +274,7 @@ def _model_card(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     """``after`` (references to the stages the card describes) only ties the card to them."""
     from landseg.report.model_card import write_model_card
 
-    res = write_model_card(ctx.spec.run_dir, ctx.dir / "MODEL_CARD.md", model=p.get("model"))
+    res = write_model_card(ctx.spec.run_dir, ctx.dir / "MODEL_CARD.md", model=p.get("stage"))
     return StageOutput({"path": str(res.path)}, {"model": res.model, "not_recorded": res.missing})
 
 
@@ -499,5 +499,5 @@ _kind("predict", _predict, ("out", "areas"), {
     "pixel_size": opt(float), "band_width": opt(int), "threads": opt(int), "devices": opt(int),
 })
 _kind("model_card", _model_card, ("path",), {
-    "after": opt(list, help="references to the stages the card describes"), "model": opt(str, help="a train stage"),
+    "after": opt(list, help="references to the stages the card describes"), "stage": opt(str, help="a train stage"),
 })

@@ -83,7 +83,7 @@ def _choose_model(records: dict[str, dict[str, Any]], model: str | None) -> str 
     trained = [n for n, r in records.items() if r.get("kind") == "train"]
     if model is not None:
         if model not in trained:
-            raise LandsegError(f"--model {model!r} is not a train stage of this run. "
+            raise LandsegError(f"--stage {model!r} is not a train stage of this run. "
                                f"Train stages: {', '.join(sorted(trained)) or 'none recorded'}.")
         return model
     done = [n for n in trained if records[n].get("status") == "complete"]
@@ -376,8 +376,8 @@ landseg predict --model {ckpt} --input tiles/ --out maps/ --pixel-size 0.3
 To deploy without landseg, export the model:
 
 ```bash
-landseg export --checkpoint {ckpt} --format onnx --out model.onnx
-landseg export --checkpoint {ckpt} --format torchscript --out model.pt
+landseg export --model {ckpt} --format onnx --out model.onnx
+landseg export --model {ckpt} --format torchscript --out model.pt
 ```
 
 The export is checked against PyTorch (max |Δlogit| ≤ 1e-3) and carries the class table, the
