@@ -146,7 +146,7 @@ def test_deployment_stages_export_predict_and_write_the_model_card(tmp_path: Pat
     pipe = write_pipeline(tmp_path)
     text = pipe.read_text().split("  - name: b\n")[0] + f"""  - name: export
     kind: export
-    params: {{checkpoint: "{{stages.a.best_checkpoint}}", format: onnx}}
+    params: {{model: "{{stages.a.best_checkpoint}}", format: onnx}}
   - name: predict
     kind: predict
     params: {{model: "{{stages.export.path}}", input: {rasters}, overlap: 16}}

@@ -33,11 +33,11 @@ def _error(path: Path, profiles: list[Path] | None = None) -> str:
 
 def test_misspelled_parameter_names_the_file_the_stage_and_the_closest_valid_name(tmp_path: Path) -> None:
     path = _pipe(tmp_path, "  - {name: data, kind: synth, params: {out: x}}\n"
-                           "  - {name: drop, kind: filter, params: {dataset: x, class_name: Settlement, max_fractoin: 0.4}}\n")
+                           "  - {name: drop, kind: filter, params: {dataset: x, class: Settlement, max_fractoin: 0.4}}\n")
     msg = _error(path)
     assert msg.startswith(f"{path}: stage 'drop' (kind filter): unknown parameter 'max_fractoin' "
                           "(did you mean 'max_fraction'?)")
-    assert "Valid parameters of a filter stage: dataset (a string (required)), class_name" in msg
+    assert "Valid parameters of a filter stage: dataset (a string (required)), class" in msg
     assert "max_fraction (a number (default 0.5))" in msg and "\n" not in msg  # one paragraph
 
 

@@ -36,7 +36,7 @@ MODELS = ["baseline", "kd", "step1_pretrain", "step2_finetune", "step3_kd_hard"]
 REQUIRED = {"synth": "out: d", "train": "config: c.py", "predict_pair": "models: {A: a, B: b}, data: d",
             "review": "dir: d", "replace_masks": "decisions: d.csv, data_root: d", "synth_oem": "out: o",
             "import_oem": "oem_root: o, out: i, mapping: m.yaml", "combine": "sources: {bio: d}, out: c",
-            "filter": "dataset: c, class_name: Settlement", "hard_samples": "checkpoint: s.ckpt, data: d",
+            "filter": "dataset: c, class: Settlement", "hard_samples": "model: s.ckpt, data: d",
             "evaluate": "models: {m: m.ckpt}, data: d"}
 # Test-split IoU per class and model (unique values: each shows up once as a percentage)
 TEST_IOU = {

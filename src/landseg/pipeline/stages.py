@@ -91,7 +91,7 @@ def _filter(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     from landseg.curation.filter import filter_dataset
 
     _undo_previous(ctx)
-    res = filter_dataset(p["dataset"], p["class_name"], p["max_fraction"], denominator=p["denominator"],
+    res = filter_dataset(p["dataset"], p["class"], p["max_fraction"], denominator=p["denominator"],
                          split=p.get("split"), backup=p.get("backup"), workers=p["workers"], progress=ctx.progress)
     return StageOutput({"dataset": str(p["dataset"]), "backup": str(res.backup), "journal": str(res.journal or "")},
                        {"tiles": res.tiles, "removed": len(res.removed), "remaining": res.tiles - len(res.removed),
@@ -131,7 +131,7 @@ def _hard_samples(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     from landseg.evaluation.weight_policy import parse_policy
 
     policy = parse_policy(p["policy"], **{k: p.get(k) for k in _POLICY_OPTIONS})
-    res = analyze_hard_samples(p["checkpoint"], p["data"], p["split"], ctx.dir / "out", policy=policy,
+    res = analyze_hard_samples(p["model"], p["data"], p["split"], ctx.dir / "out", policy=policy,
                                mask_dir=p["mask_dir"], window=p.get("window"), overlap=p["overlap"],
                                batch_size=p["batch_size"], precision=p["precision"], progress=ctx.progress)
     return StageOutput({"weights": str(res.weights_tsv), "analysis": str(res.analysis_json),
@@ -254,7 +254,7 @@ def _export(p: dict[str, Any], ctx: StageContext) -> StageOutput:
     from landseg.inference.export import export_model
 
     fmt = p["format"]
-    res = export_model(p["checkpoint"], ctx.dir / f"model.{'onnx' if fmt == 'onnx' else 'pt'}", fmt, tile=p.get("tile"),
+    res = export_model(p["model"], ctx.dir / f"model.{'onnx' if fmt == 'onnx' else 'pt'}", fmt, tile=p.get("tile"),
                        dynamic_size=p["dynamic_size"])
     return StageOutput({"path": str(res.path)}, {"max_abs_diff": res.max_abs_diff, "tile_size": res.tile_size,
                                                  "precision": res.metadata["parity"]["precision"]})
@@ -452,7 +452,7 @@ _kind("combine", _combine, ("out", "train", "manifest"), {
 }, reads=lambda p: [DataUse(f"source {s.name}", str(s.root)) for s in _sources(p)],
     writes=lambda p, o: [DataUse("combined", o["out"])])
 _kind("filter", _filter, ("dataset", "backup", "journal"), {
-    "dataset": req(str, help="dataset folder"), "class_name": req(str, help="class name, e.g. Settlement"),
+    "dataset": req(str, help="dataset folder"), "class": req(str, help="class name, e.g. Settlement"),
     "max_fraction": opt(float, default=0.5), "denominator": opt(str, default="labelled", choices=("labelled", "all")),
     "split": opt(str), "backup": opt(str), "workers": opt(int, default=1),
 }, reads=lambda p: [DataUse("filtered", p["dataset"], p.get("split"))],
@@ -461,7 +461,7 @@ _kind("train", _train, ("best_checkpoint", "last_checkpoint", "run_dir"), {
     "config": req(str, help="a Python training config"), "overrides": opt(dict, help="config key: value"),
 }, files=_config_chain, inputs=_config_inputs, reads=_train_reads)
 _kind("hard_samples", _hard_samples, ("weights", "analysis", "tables"), {
-    "checkpoint": req(str, help="the model that scores the tiles"), "data": req(str, help="dataset root"),
+    "model": req(str, help="the checkpoint that scores the tiles"), "data": req(str, help="dataset root"),
     "split": opt(str, default="Train"), "mask_dir": opt(str, default="masks_png"),
     "policy": opt(str, default="tiers", choices=("tiers", "additive", "continuous")),
     "tiers": opt(str, list), "hard_classes": opt(str, list), "min_pixels": opt(int), "w_max": opt(float),
@@ -489,7 +489,7 @@ _kind("replace_masks", _replace_masks, ("data_root", "backup", "journal"), {
     writes=lambda p, o: [DataUse("corrected", o["data_root"], None, p["mask_dir"])])
 _kind("report", _report, ("markdown", "html"), {})
 _kind("export", _export, ("path",), {
-    "checkpoint": req(str, help="checkpoint to export"), "format": opt(str, default="onnx", choices=("onnx", "torchscript")),
+    "model": req(str, help="checkpoint to export"), "format": opt(str, default="onnx", choices=("onnx", "torchscript")),
     "tile": opt(int), "dynamic_size": opt(bool, default=False),
 })
 _kind("predict", _predict, ("out", "areas"), {

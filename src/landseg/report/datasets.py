@@ -195,7 +195,7 @@ def dataset_rows(rr: RunRecords) -> list[StatsRow]:
         if comb and oem_added is not None and name is not None:
             removed_oem = _removed_from_source(rr, filt, comb, name)
             oem_left = None if removed_oem is None else oem_added - removed_oem
-        frac, cls, den = fp.get("max_fraction"), fp.get("class_name", "?"), fp.get("denominator")
+        frac, cls, den = fp.get("max_fraction"), fp.get("class", fp.get("class_name", "?")), fp.get("denominator")
         crit = (f"tiles with > {100 * float(frac):g}% {cls}" if frac is not None else f"{cls}-heavy tiles") + (
             f" (of {den} pixels)" if den else "") + " moved out"
         rows.append(StatsRow("After filtering", fm.get("remaining"), oem=oem_left, removed=fm.get("removed"),

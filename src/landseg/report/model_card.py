@@ -241,7 +241,7 @@ def _r_combine(p: dict[str, Any], m: dict[str, Any], s: str) -> str:
 
 
 def _r_filter(p: dict[str, Any], m: dict[str, Any], s: str) -> str:
-    return (f"**Filtering** (`{s}`): tiles with more than {_pct(p.get('max_fraction'))} {p.get('class_name', '?')} "
+    return (f"**Filtering** (`{s}`): tiles with more than {_pct(p.get('max_fraction'))} {p.get('class', p.get('class_name', '?'))} "
             f"moved out: {m.get('removed', '?')} of {m.get('tiles', '?')} removed, {m.get('remaining', '?')} remain "
             f"(share mean {_pct(m.get('mean'))}, median {_pct(m.get('median'))}).")
 
@@ -325,7 +325,7 @@ def _limitations(by_kind: dict[str, list[dict[str, Any]]], evaluate: dict[str, A
     flt = _complete(by_kind.get("filter", []))
     if flt:
         p = flt.get("params") or {}
-        items.append(f"Tiles dominated by {p.get('class_name')} were removed from training: expect weaker results on "
+        items.append(f"Tiles dominated by {p.get('class', p.get('class_name'))} were removed from training: expect weaker results on "
                      "such scenes.")
     if _synthetic_only(by_kind):
         items.append("All data are synthetic: the scores say nothing about real imagery.")

@@ -44,9 +44,9 @@ def hard_samples_section(rr: RunRecords) -> Section:
     m, params = rr.metrics(hs), (rec or {}).get("params") or {}
     analysis = rr.read_json(rr.outputs(hs).get("analysis")) or {}
     policy = (analysis.get("policy") or {}).get("kind") or params.get("policy", "tiers")
-    model = rr.stage_of_path(params.get("checkpoint"))
+    model = rr.stage_of_path(params.get("model", params.get("checkpoint")))
     sec.blocks.append(Para(f"`{hs}` scored every tile of {params.get('split', 'Train')} whole with "
-                           f"{model or Path(str(params.get('checkpoint', '?'))).name}; policy **{policy}**."))
+                           f"{model or Path(str(params.get('model', params.get('checkpoint', '?')))).name}; policy **{policy}**."))
     tiers = [[str(r.get("weight")), count(r.get("samples")), f"{float(r.get('percent', 0)):.1f}",
               str(r.get("meaning", ""))] for r in m.get("tier_rows") or []]
     sec.blocks.append(Table(["Weight", "Samples", "%", "Meaning"], tiers, align=["r", "r", "r", "l"],
