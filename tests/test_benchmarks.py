@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "bench_train.py"
 
@@ -31,11 +33,16 @@ def test_bench_train_quick(tmp_path: Path) -> None:
         ("eval", "fp32"),
         ("eval", "bf16"),
     }
+    by_case = {(r["mode"], r["precision"]): r for r in rows}
     for r in rows:
         assert r["model"] == "ftunetformer_tiny"
-        assert r["images_per_s"] > 0 and r["s_per_iter"] > 0
+        # the reported rates are the measured times, not free numbers
+        assert r["s_per_iter"] > 0 and r["images_per_s"] == pytest.approx(r["batch"] / r["s_per_iter"])
         if r["precision"] == "bf16":
-            assert r["speedup_vs_fp32"] > 0
+            fp32 = by_case[(r["mode"], "fp32")]
+            assert r["speedup_vs_fp32"] == pytest.approx(fp32["s_per_iter"] / r["s_per_iter"])
+        else:
+            assert r["speedup_vs_fp32"] is None
 
 
 def test_bench_kd_quick(tmp_path: Path) -> None:
@@ -63,8 +70,10 @@ def test_bench_infer_quick(tmp_path: Path) -> None:
     assert (rows["onnxruntime fp32"]["backend"], rows["onnxruntime fp32"]["precision"]) == ("onnxruntime", "32")
     assert rows["default (auto)"]["precision"] in ("32", "bf16")
     assert report["default_precision"] == rows["default (auto)"]["precision"]
+    base = rows["pytorch fp32"]["s_per_batch"]
     for r in rows.values():
-        assert r["s_per_batch"] > 0 and r["tiles_per_s"] > 0 and r["speedup_vs_fp32"] > 0
+        assert r["s_per_batch"] > 0 and r["tiles_per_s"] == pytest.approx(r["batch"] / r["s_per_batch"])
+        assert r["speedup_vs_fp32"] == pytest.approx(base / r["s_per_batch"])
         assert 0.0 <= r["agreement_vs_fp32"] <= 1.0
     assert rows["pytorch fp32"]["agreement_vs_fp32"] == 1.0
     assert isinstance(report["default_meets_target"], bool) and report["target_speedup"] == 2.5

@@ -187,6 +187,25 @@ def test_flip_tta_averages_flipped_probabilities() -> None:
     torch.testing.assert_close(tta.sum(1), torch.ones(2, 32, 32))
     with pytest.raises(ConfigError, match="tta='rot'"):
         predict_probs(conv, x, tta="rot")
+    d4 = predict_probs(conv, x, tta="d4")  # the same TTA as `landseg predict`: 8 views, each mapped back
+    torch.testing.assert_close(predict_probs(pointwise, x, tta="d4"), predict_probs(pointwise, x), atol=1e-6, rtol=0)
+    assert not torch.allclose(d4, tta) and torch.allclose(d4.sum(1), torch.ones(2, 32, 32))
+
+
+def test_every_tta_option_names_the_same_modes() -> None:
+    import landseg.cli.predict as cli_predict
+    import landseg.cli.predict_pair as cli_pair
+    from landseg.inference.tiling import TTA_MODES
+    from landseg.pipeline.stages import STAGE_KINDS
+
+    for kind in ("predict", "predict_pair"):
+        assert STAGE_KINDS[kind].params["tta"].choices == TTA_MODES
+    for module in (cli_predict, cli_pair):
+        import argparse
+
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        assert tuple(next(a for a in parser._actions if a.dest == "tta").choices) == TTA_MODES
 
 
 # ------------------------------------------------------------------------------ label quality

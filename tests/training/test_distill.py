@@ -61,7 +61,12 @@ def test_other_kd_losses_train(tmp_path: Path, tiny_data: Path, tiny_config, los
     teacher = _teacher_ckpt(tmp_path, "ftunetformer_tiny")
     result = train(load_config(tiny_config(tmp_path, tiny_data, loss, _kd_extra(teacher, loss)),
                                ["trainer.max_epochs=1", "trainer.limit_train_batches=1"]))
-    assert result.last_checkpoint.is_file()
+    import csv
+
+    rows = [r for r in csv.DictReader(open(result.run_dir / "csv/metrics.csv")) if r.get("train_kd")]
+    kd, task, total = (float(rows[-1][k]) for k in ("train_kd", "train_task", "train_loss"))
+    assert kd > 0 and total == pytest.approx(0.5 * task + 0.5 * kd, rel=1e-4)  # alpha 0.5 mixes the two terms
+    assert read_checkpoint(result.last_checkpoint)["landseg"]["config"]["distill"]["loss"] == loss
 
 
 def test_teacher_with_other_classes_needs_a_class_map(tmp_path: Path, tiny_data: Path, tiny_config) -> None:

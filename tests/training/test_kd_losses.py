@@ -95,7 +95,12 @@ def test_class_map_path_equals_hand_computation() -> None:
 def test_teacher_logits_are_resized_to_the_student() -> None:
     s = _logits()
     t = F.interpolate(s, scale_factor=0.5, mode="bilinear", align_corners=False)
-    assert torch.isfinite(DistillationLoss("kl")(s, t))
+    up = F.interpolate(t, size=s.shape[-2:], mode="bilinear", align_corners=False)
+    for name in ("kl", "dist", "cwd"):
+        loss = DistillationLoss(name)
+        assert loss(s, t).item() == pytest.approx(loss(s, up).item(), rel=1e-6)  # resized, then compared
+        assert loss(s, t).item() > 0  # a blurred teacher is not the student
+    assert DistillationLoss("kl")(s, s).item() == pytest.approx(0.0, abs=1e-6)
 
 
 @pytest.mark.parametrize("bad,match", [([[1, 0], [0.5, 0.4]], "rows must sum to 1"), ([[1, 0]], "shape"),

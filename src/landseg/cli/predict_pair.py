@@ -35,8 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="Val", help="split folder, e.g. Val or Train/Rural (default: Val)")
     p.add_argument("--out", required=True, help="output folder (outside the dataset)")
     p.add_argument("--mask-dir", default="masks_png", help="ground-truth mask folder name (default masks_png)")
-    p.add_argument("--tta", default="none", choices=["none", "flip"],
-                   help="flip: average probabilities over identity, horizontal and vertical flips (3x the time)")
+    p.add_argument("--tta", default="none", choices=["none", "flip", "d4"],
+                   help="flip: average probabilities over identity, horizontal and vertical flips (3x the time); "
+                        "d4: all 8 rotations and reflections (8x)")
     geo = p.add_argument_group("checkpoints that record no model (GeoSeg)")
     geo.add_argument("--arch", action="append", default=[], metavar="LABEL=NAME",
                      help="model name for one label, e.g. A=ftunetformer (repeatable)")

@@ -31,7 +31,6 @@ LABELS = ("A", "B")
 GT_LABEL = "GT"
 PREDICTIONS_CSV = "predictions.csv"
 META_JSON = "predict_pair.json"
-TTA_MODES = ("none", "flip")
 #: Fixed decimals of the float columns of predictions.csv (undefined values are empty cells).
 FLOAT_DECIMALS = 6
 OVERLAY_ALPHA = 0.5
@@ -112,17 +111,22 @@ def pair_scores(truth: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray,
 
 
 def predict_probs(net: Any, images: Any, *, tta: str = "none", precision: str = "32") -> Any:
-    """Softmax probabilities (N, C, H, W); with ``tta="flip"`` the mean over the identity, a
-    horizontal and a vertical flip (each flipped back), which evens out orientation bias."""
+    """Softmax probabilities (N, C, H, W) on the images' device; ``tta`` averages views (``flip``: as
+    is, left-right, up-down; ``d4``: all 8) each mapped back, by the one TTA implementation
+    (:func:`landseg.inference.tiling.tta_predict`, which ``landseg predict`` uses too)."""
+    import torch
+
     from landseg.inference import predict_logits
+    from landseg.inference.tiling import tta_predict
 
     _check_tta(tta)
-    probs = predict_logits(net, images, precision=precision).softmax(1)
-    if tta == "flip":
-        for dims in ((-1,), (-2,)):
-            probs += predict_logits(net, images.flip(dims), precision=precision).softmax(1).flip(dims)
-        probs /= 3.0
-    return probs
+    device = images.device
+
+    def probs(batch: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(batch).to(device)
+        return predict_logits(net, x, precision=precision).softmax(1).cpu().numpy()
+
+    return torch.from_numpy(tta_predict(probs, images.cpu().numpy(), tta)).to(device)
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,6 +205,8 @@ class PredictPairResult:
 
 
 def _check_tta(tta: str) -> None:
+    from landseg.inference.tiling import TTA_MODES
+
     if tta not in TTA_MODES:
         raise ConfigError(f"tta={tta!r} (--tta) is not valid; choose one of {', '.join(TTA_MODES)}.")
 

@@ -420,6 +420,7 @@ def _kind(name: str, run: Callable[[dict[str, Any], StageContext], StageOutput],
 
 
 _PRECISION = opt(str, default="auto", choices=("auto", "32", "bf16", "16"), help="model precision")
+_TTA = ("none", "flip", "d4")  # landseg.inference.tiling.TTA_MODES (tested equal; importing it needs torch)
 _POLICY_OPTIONS = ("tiers", "hard_classes", "min_pixels", "w_max", "iou_min", "gamma")
 
 _kind("dataset", _dataset, ("out",), {
@@ -476,7 +477,7 @@ _kind("evaluate", _evaluate, ("dir",), {
 _kind("predict_pair", _predict_pair, ("out", "predictions"), {
     "models": req(dict, help="A: checkpoint, B: checkpoint"), "data": req(str, help="dataset root"),
     "split": opt(str, default="Val"), "mask_dir": opt(str, default="masks_png"),
-    "tta": opt(str, default="none", choices=("none", "flip")), "batch_size": opt(int, default=8),
+    "tta": opt(str, default="none", choices=_TTA), "batch_size": opt(int, default=8),
     "precision": _PRECISION,
 }, reads=lambda p: [DataUse("predict", p["data"], p["split"], p["mask_dir"])])
 _kind("review", _review, ("decisions",), {
@@ -494,7 +495,7 @@ _kind("export", _export, ("path",), {
 })
 _kind("predict", _predict, ("out", "areas"), {
     "model": req(str, help="checkpoint, .onnx or TorchScript file"), "input": req(str, help="rasters to map"),
-    "tile": opt(int), "overlap": opt(int), "batch_size": opt(int), "tta": opt(str, choices=("none", "flip")),
+    "tile": opt(int), "overlap": opt(int), "batch_size": opt(int), "tta": opt(str, choices=_TTA),
     "precision": opt(str, choices=("auto", "32", "bf16")), "device": opt(str), "bands": opt(list),
     "pixel_size": opt(float), "band_width": opt(int), "threads": opt(int), "devices": opt(int),
 })
