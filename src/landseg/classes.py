@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 DEFAULT_IGNORE_INDEX = 255
 
@@ -112,6 +114,48 @@ class ClassTable:
                 out.append(ClassInfo(str(name), tuple(int(v) for v in color),  # type: ignore[arg-type]
                                      bool(rest[0]) if rest else True))
         return cls(tuple(out), ignore_index=ignore_index)
+
+    @classmethod
+    def from_data(cls, data: Any, where: str) -> ClassTable:
+        """A table as written in a YAML/JSON file: a list of ``{name, color[, count_in_means]}`` or a
+        mapping ``{classes: [...], ignore_index: N}``. Errors (:class:`ConfigError`) begin with ``where``.
+
+        The one parser of class tables in files: ``landseg stats --classes`` and a class mapping's
+        inline ``target`` both read tables through it.
+        """
+        from landseg.errors import ConfigError
+
+        ignore: Any = DEFAULT_IGNORE_INDEX
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - {"classes", "ignore_index"})
+            if unknown:
+                raise ConfigError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}; valid: classes, ignore_index.")
+            ignore, data = data.get("ignore_index", ignore), data.get("classes")
+        if not isinstance(data, list) or not data:
+            raise ConfigError(f"{where} must hold a list of {{name, color}} entries (or a mapping with 'classes' "
+                              "and optional 'ignore_index'), e.g. [{name: Forest, color: [34, 139, 34]}].")
+        if isinstance(ignore, bool) or not isinstance(ignore, int) or not 0 <= ignore <= 255:
+            raise ConfigError(f"{where}: ignore_index must be an integer 0-255, got {ignore!r}.")
+        try:
+            return cls.from_list(data, ignore_index=ignore)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ClassTable:
+        """A class table from a YAML or JSON file (see :meth:`from_data`); errors name the file."""
+        import yaml
+
+        from landseg.errors import ConfigError
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text())  # JSON is YAML, so one parser reads both
+        except OSError as exc:
+            raise ConfigError(f"cannot read class file {path}: {exc.strerror or exc}.") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"class file {path} is not valid YAML/JSON: {exc}") from exc
+        return cls.from_data(data, f"class file {path}")
 
 
 #: The biodiversity (rural Ireland) classes, the default everywhere. Background is left out of the

@@ -24,8 +24,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from landseg.classes import DEFAULT_IGNORE_INDEX, ClassTable
-from landseg.errors import ConfigError, LandsegError
+from landseg.classes import ClassTable
+from landseg.errors import LandsegError
 
 NAME = "stats"
 HELP = "class pixel share and per-tile class fractions of a dataset (cached by content hash)"
@@ -44,31 +44,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="YAML/JSON class list [{name, color}, ...] (default: the 6 biodiversity classes)")
     p.add_argument("--mask-dir", default="masks_png", help="mask folder name (default masks_png)")
     p.add_argument("--no-progress", action="store_true", help="do not show a progress bar")
-
-
-def load_class_table(path: str | Path) -> ClassTable:
-    """A class table from YAML/JSON: a list of ``{name, color[, count_in_means]}`` or a mapping
-    ``{classes: [...], ignore_index: N}``; errors name the file."""
-    import yaml
-
-    path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())  # JSON is YAML, so one parser reads both
-    except OSError as exc:
-        raise ConfigError(f"cannot read class file {path}: {exc.strerror or exc}.") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"class file {path} is not valid YAML/JSON: {exc}") from exc
-    ignore = DEFAULT_IGNORE_INDEX
-    if isinstance(data, dict):
-        ignore = data.get("ignore_index", ignore)
-        data = data.get("classes")
-    if not isinstance(data, list):
-        raise ConfigError(f"class file {path} must hold a list of {{name, color}} entries "
-                          "(or a mapping with 'classes' and optional 'ignore_index').")
-    try:
-        return ClassTable.from_list(data, ignore_index=int(ignore))
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"class file {path}: {exc}") from exc
 
 
 def _out_dir(args: argparse.Namespace) -> Path | None:
@@ -90,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1:
         raise LandsegError(f"--workers must be at least 1, got {args.workers}.")
-    classes = load_class_table(args.classes) if args.classes else BIODIVERSITY
+    classes = ClassTable.from_file(args.classes) if args.classes else BIODIVERSITY
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
         stats = dataset_stats(args.dataset, args.split, classes, workers=args.workers, cache=not args.no_cache,

@@ -127,17 +127,11 @@ def _target_table(target: Any, path: Path) -> ClassTable:
             raise ConfigError(f"mapping {path}: unknown target class table {target!r}; known tables: "
                               f"{', '.join(NAMED_TABLES)}, or give the classes inline.") from None
     if isinstance(target, Mapping):
-        block = _require(target, _TARGET_KEYS, ("classes",), path, "target")
-        items, ignore = block["classes"], block.get("ignore_index", 255)
-    else:
-        items, ignore = target, 255
-    if not isinstance(items, list) or not items:
+        _require(target, _TARGET_KEYS, ("classes",), path, "target")
+    elif not isinstance(target, list):
         raise ConfigError(f"mapping {path}: target must name a class table ({', '.join(NAMED_TABLES)}) or list "
                           "classes as [{name: ..., color: [r, g, b]}, ...].")
-    try:
-        return ClassTable.from_list(items, ignore_index=_code(ignore, path, "target.ignore_index"))
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"mapping {path}: invalid target classes: {exc}") from None
+    return ClassTable.from_data(target, f"mapping {path}: target")
 
 
 def load_mapping(path: str | Path) -> ClassMapping:

@@ -18,6 +18,7 @@ from torchmetrics import Metric
 
 from landseg.classes import DEFAULT_IGNORE_INDEX, ClassTable
 from landseg.utils import jsonable as to_jsonable  # the one strict-JSON converter
+from landseg.utils import markdown_table
 
 __all__ = [
     "ConfusionMatrix",
@@ -217,14 +218,10 @@ def per_class_markdown(scores: dict, classes: ClassTable) -> str:
             f"Scores are for {scores['num_classes']} classes but the class table has {len(classes)}."
         )
     counted = set(scores["means_over_indices"])
-    lines = [
-        "| class | IoU (%) | F1 (%) | precision (%) | recall (%) | pixels |",
-        "|---|---:|---:|---:|---:|---:|",
-    ]
+    rows = []
     for i, name in enumerate(classes.names):
         mark = "" if i in counted else " †"
-        cells = [_fmt_pct(scores[key][i]) for key in _PER_CLASS]
-        lines.append(f"| {name}{mark} | {' | '.join(cells)} | {scores['pixels'][i]:,} |")
+        rows.append([f"{name}{mark}", *(_fmt_pct(scores[key][i]) for key in _PER_CLASS), f"{scores['pixels'][i]:,}"])
 
     variants = [("", scores["means_label"], sorted(counted))]
     if len(counted) != len(classes):
@@ -232,7 +229,9 @@ def per_class_markdown(scores: dict, classes: ClassTable) -> str:
     for suffix, label, indices in variants:
         cells = [_fmt_pct(scores[f"{mean_key}{suffix}"]) for mean_key in _PER_CLASS.values()]
         pixels = sum(scores["pixels"][i] for i in indices)
-        lines.append(f"| **Mean ({label})** | {' | '.join(f'**{c}**' for c in cells)} | {pixels:,} |")
+        rows.append([f"**Mean ({label})**", *(f"**{c}**" for c in cells), f"{pixels:,}"])
+    lines = [markdown_table(["class", "IoU (%)", "F1 (%)", "precision (%)", "recall (%)", "pixels"], rows,
+                            [False, True, True, True, True, True], pad=False)]
 
     footer = [f"\nOverall accuracy (OA): {_fmt_pct(scores['OA'])}% of {scores['total_pixels']:,} labelled pixels."]
     if len(counted) != len(classes):

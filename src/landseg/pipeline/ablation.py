@@ -28,7 +28,7 @@ import yaml
 from landseg.errors import ConfigError
 from landseg.pipeline.bootstrap import N_BOOT, NO_EVIDENCE, Contrast, contrast, metric_value
 from landseg.pipeline.spec import load_pipeline, merged_raw
-from landseg.utils import atomic_write_text, write_json
+from landseg.utils import atomic_write_text, markdown_table, write_json
 
 __all__ = [
     "AblationPlan",
@@ -318,23 +318,27 @@ class AblationReport:
         lines = [f"# Ablation of {self.plan.source}", "",
                  f"Model `{self.model}` on `{self.split}`, {len(self.plan.seeds)} training seed(s) per variant "
                  f"(trainer.seed = {', '.join(map(str, self.plan.seeds))} on every train stage; data fixed). "
-                 "Scores in IoU points (%).", "",
-                 f"| variant | seeds | {miou}: mean ± std | {miou_all}: mean ± std |", "|---|---:|---:|---:|"]
+                 "Scores in IoU points (%).", ""]
+        rows = []
         for s in self.summaries:
             ref = " (reference)" if s.variant.label == self.reference else ""
             missing = f" ({len(s.missing)} missing)" if s.missing else ""
             cells = [f"{100 * m:.2f} ± {100 * d:.2f}" if not math.isnan(m) else "n/a"
                      for m, d in (s.stats("mIoU"), s.stats("mIoU_all"))]
-            lines.append(f"| {s.variant.label}{ref} | {len(s.scores)}{missing} | {cells[0]} | {cells[1]} |")
+            rows.append([f"{s.variant.label}{ref}", f"{len(s.scores)}{missing}", *cells])
+        lines.append(markdown_table(["variant", "seeds", f"{miou}: mean ± std", f"{miou_all}: mean ± std"], rows,
+                                    [False, True, True, True], pad=False))
         lines += ["", f"Contrasts with the reference `{self.reference}` (variant − reference): mean difference "
-                  f"across seeds, {pct:g}% bootstrap interval.",
-                  "", f"| variant | metric | Δ | {pct:g}% CI | seeds | |", "|---|---|---:|---:|---|---|"]
+                  f"across seeds, {pct:g}% bootstrap interval.", ""]
+        rows = []
         for c in self.contrasts:
             pairing = f"paired, {len(c.var_seeds)}" if c.paired else f"unpaired, {len(c.ref_seeds)} vs {len(c.var_seeds)}"
             for e in c.estimates:
                 ci = "n/a" if math.isnan(e.low) else f"[{100 * e.low:+.2f}, {100 * e.high:+.2f}]"
                 delta = "n/a" if math.isnan(e.mean) else f"{100 * e.mean:+.2f}"
-                lines.append(f"| {c.variant} | {e.label} | {delta} | {ci} | {pairing} | {e.verdict} |")
+                rows.append([c.variant, e.label, delta, ci, pairing, e.verdict])
+        lines.append(markdown_table(["variant", "metric", "Δ", f"{pct:g}% CI", "seeds", ""], rows,
+                                    [False, False, True, True, False, False], pad=False))
         lines += ["", f"{NO_EVIDENCE} Percentile bootstrap over seeds (B={self.n_boot:,}, RNG seed {self.rng_seed}; "
                   "paired by seed when both variants have the same seeds). With few seeds the interval is "
                   "rough (3 seeds allow only 10 distinct resamples): prefer 5 or more."]

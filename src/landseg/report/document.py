@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from landseg.utils import markdown_table
+
 NOT_RUN = "not run"
 
 
@@ -67,10 +69,8 @@ def _md_cell(text: str) -> str:
 
 
 def _md_table(t: Table) -> str:
-    sep = ["---:" if a == "r" else "---" for a in t.alignment()]
-    lines = ["| " + " | ".join(_md_cell(h) for h in t.headers) + " |", "|" + "|".join(sep) + "|"]
-    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in t.rows]
-    text = "\n".join(lines)
+    text = markdown_table([_md_cell(h) for h in t.headers], [[_md_cell(c) for c in row] for row in t.rows],
+                          [a == "r" for a in t.alignment()], pad=False)
     return f"{text}\n\n*{t.caption}*" if t.caption else text
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from landseg.errors import LandsegError
 from landseg.report.records import read_records
-from landseg.utils import atomic_write_text
+from landseg.utils import atomic_write_text, markdown_table
 
 NOT_RECORDED = "not recorded"
 DATA_KINDS = ("synth", "synth_oem", "import_oem", "predict_pair", "review", "replace_masks", "combine", "filter",
@@ -254,15 +254,16 @@ def _r_hard(p: dict[str, Any], m: dict[str, Any], s: str) -> str:
 def _stages_section(records: dict[str, dict[str, Any]]) -> str:
     from landseg.precision import describe
 
-    out = ("## Stages and provenance\n\n| Stage | Kind | Status | Precision | Key | Commit | Duration | Ended |\n"
-           "|---|---|---|---|---|---|---:|---|\n")
+    rows = []
     for rec in sorted(records.values(), key=lambda r: str(r.get("started", ""))):
         commit = rec.get("git_commit")
         dur = f"{rec['duration_s']:.1f} s" if isinstance(rec.get("duration_s"), int | float) else NOT_RECORDED
-        out += (f"| {rec.get('stage')} | {rec.get('kind')} | {rec.get('status')} | {describe(rec.get('metrics'))} | "
-                f"`{rec.get('key', '')}` | "
-                f"{f'`{commit[:12]}`' if commit else NOT_RECORDED} | {dur} | {rec.get('ended', NOT_RECORDED)} |\n")
-    return out
+        rows.append([str(rec.get("stage")), str(rec.get("kind")), str(rec.get("status")), describe(rec.get("metrics")),
+                     f"`{rec.get('key', '')}`", f"`{commit[:12]}`" if commit else NOT_RECORDED, dur,
+                     str(rec.get("ended", NOT_RECORDED))])
+    table = markdown_table(["Stage", "Kind", "Status", "Precision", "Key", "Commit", "Duration", "Ended"], rows,
+                           [False] * 6 + [True, False], pad=False)
+    return f"## Stages and provenance\n\n{table}\n"
 
 
 def _metrics_section(evaluate: dict[str, Any] | None, chosen: str | None, classes: list[str]) -> str:
@@ -278,19 +279,20 @@ def _metrics_section(evaluate: dict[str, Any] | None, chosen: str | None, classe
             s = entry.get("scores") or {}
             names = s.get("class_names") or classes
             out += (f"### {chosen} on {split}\n\n{(s.get('labels') or {}).get('mIoU', 'mIoU')}: {_fmt(s.get('mIoU'))}, "
-                    f"OA {_fmt(s.get('OA'))}\n\n| Class | IoU | F1 |\n|---|---:|---:|\n")
-            for i, name in enumerate(names):
-                out += f"| {name} | {_fmt(_at(s.get('IoU'), i))} | {_fmt(_at(s.get('F1'), i))} |\n"
+                    f"OA {_fmt(s.get('OA'))}\n\n")
+            out += markdown_table(["Class", "IoU", "F1"], [[name, _fmt(_at(s.get("IoU"), i)), _fmt(_at(s.get("F1"), i))]
+                                                           for i, name in enumerate(names)],
+                                  [False, True, True], pad=False) + "\n"
             for key, what in (("original_scores", "against the original (uncorrected) masks"),
                               ("clean_scores", "against the synthetic clean truth")):
                 if entry.get(key):
                     out += f"\nmIoU {what}: {_fmt(entry[key].get('mIoU'))}\n"
             out += "\n"
-    out += "### All evaluated models (mIoU)\n\n| Model | " + " | ".join(_splits(results)) + " |\n"
-    out += "|---|" + "---:|" * len(_splits(results)) + "\n"
-    for name, res in results.items():
-        out += f"| {name} | " + " | ".join(_fmt(((res.get(sp) or {}).get("scores") or {}).get("mIoU"))
-                                           for sp in _splits(results)) + " |\n"
+    splits = _splits(results)
+    rows = [[name, *(_fmt(((res.get(sp) or {}).get("scores") or {}).get("mIoU")) for sp in splits)]
+            for name, res in results.items()]
+    out += "### All evaluated models (mIoU)\n\n" + markdown_table(["Model", *splits], rows,
+                                                                  [False] + [True] * len(splits), pad=False) + "\n"
     return out
 
 
