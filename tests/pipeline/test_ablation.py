@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from tiny_pipeline import write_tiny_pipeline
 
 from landseg.cli.main import main
 from landseg.errors import ConfigError
@@ -96,26 +97,13 @@ def test_parse_vary_and_the_cartesian_product() -> None:
 
 def write_pipeline(tmp_path: Path) -> Path:
     """synth 10 tiles of 64 px → tiny train (1 epoch) → evaluate on Test."""
-    cfg = tmp_path / "tiny.py"
-    cfg.write_text(f"""base = {str(REPO / "config/demo/baseline.py")!r}
-data = dict(crop_size=64, batch_size=4, val_batch_size=4, num_workers=0)
-trainer = dict(max_epochs=1, precision="32-true", progress_bar=False, log_images=0)
-""")
-    pipe = tmp_path / "pipe.yaml"
-    pipe.write_text(f"""name: t
-run_dir: {tmp_path / "run"}
-stages:
-  - name: data
-    kind: synth
-    params: {{out: "{{run_dir}}/data", tiles: 10, size: 64, seed: 1, label_noise: 0.3}}
-  - name: a
+    return write_tiny_pipeline(tmp_path, """  - name: a
     kind: train
-    params: {{config: {cfg}, overrides: {{data.root: "{{stages.data.out}}", trainer.seed: 7}}}}
+    params: {config: {cfg}, overrides: {data.root: "{stages.data.out}", trainer.seed: 7}}
   - name: evaluate
     kind: evaluate
-    params: {{models: {{a: "{{stages.a.best_checkpoint}}"}}, data: "{{stages.data.out}}", splits: [Test]}}
+    params: {models: {a: "{stages.a.best_checkpoint}"}, data: "{stages.data.out}", splits: [Test]}
 """)
-    return pipe
 
 
 def test_derived_pipelines_and_jobs(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_pipeline import write_tiny_pipeline
 
 from landseg.cli.main import main
 from landseg.errors import ConfigError
@@ -21,36 +22,23 @@ LANDSEG = str(Path(sys.executable).with_name("landseg"))
 
 
 def write_pipeline(tmp_path: Path, epochs: int = 1, review_auto: bool = True) -> Path:
-    cfg = tmp_path / "tiny.py"
-    cfg.write_text(f"""base = {str(REPO / "config/demo/baseline.py")!r}
-data = dict(crop_size=64, batch_size=4, val_batch_size=4, num_workers=0)
-trainer = dict(max_epochs={epochs}, precision="32-true", progress_bar=False, log_images=0)
-""")
-    pipe = tmp_path / "pipe.yaml"
     auto = ', auto: "agree>=0.5,quality<0.9"' if review_auto else ""
-    pipe.write_text(f"""name: t
-run_dir: {tmp_path / "run"}
-stages:
-  - name: data
-    kind: synth
-    params: {{out: "{{run_dir}}/data", tiles: 10, size: 64, seed: 1, label_noise: 0.3}}
-  - name: a
+    return write_tiny_pipeline(tmp_path, """  - name: a
     kind: train
-    params: {{config: {cfg}, overrides: {{data.root: "{{stages.data.out}}"}}}}
+    params: {config: {cfg}, overrides: {data.root: "{stages.data.out}"}}
   - name: b
     kind: train
-    params: {{config: {cfg}, overrides: {{data.root: "{{stages.data.out}}", trainer.seed: 7}}}}
+    params: {config: {cfg}, overrides: {data.root: "{stages.data.out}", trainer.seed: 7}}
   - name: pair
     kind: predict_pair
-    params: {{models: {{A: "{{stages.a.best_checkpoint}}", B: "{{stages.b.best_checkpoint}}"}}, data: "{{stages.data.out}}"}}
+    params: {models: {A: "{stages.a.best_checkpoint}", B: "{stages.b.best_checkpoint}"}, data: "{stages.data.out}"}
   - name: review
     kind: review
-    params: {{dir: "{{stages.pair.out}}"{auto}}}
+    params: {dir: "{stages.pair.out}"AUTO}
   - name: evaluate
     kind: evaluate
-    params: {{models: {{a: "{{stages.a.best_checkpoint}}"}}, data: "{{stages.data.out}}", splits: [Test]}}
-""")
-    return pipe
+    params: {models: {a: "{stages.a.best_checkpoint}"}, data: "{stages.data.out}", splits: [Test]}
+""".replace("AUTO", auto), epochs)
 
 
 def test_runs_records_skips_and_reruns_dependants(tmp_path: Path) -> None:
