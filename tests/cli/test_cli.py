@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -65,7 +66,13 @@ def test_evaluate_writes_metrics_table_and_plot(tmp_path: Path, bench: Path,
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["tiles"] == len(list((bench / "Val/Rural/images_png").glob("*.png")))
-    assert len(metrics["scores"]["IoU"]) == 6 and 0.0 <= metrics["scores"]["OA"] <= 1.0
+    assert len(metrics["scores"]["IoU"]) == 6
+    cm = np.array(metrics["confusion_matrix"], dtype=np.float64)  # the scores are this matrix's, exactly
+    assert metrics["scores"]["OA"] == pytest.approx(np.trace(cm) / cm.sum())
+    for c in range(6):
+        union = cm[c].sum() + cm[:, c].sum() - cm[c, c]
+        if union:
+            assert metrics["scores"]["IoU"][c] == pytest.approx(cm[c, c] / union)
     assert "| Settlement |" in (out / "metrics.md").read_text()
     assert (out / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "Mean (6 classes)" in capsys.readouterr().out
