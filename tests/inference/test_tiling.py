@@ -10,7 +10,8 @@ import torch
 
 from landseg.data.synth_scene import build_scene, paint_scene
 from landseg.errors import ConfigError
-from landseg.inference.tiling import Tiler, column_bands, tta_predict, window_weights
+from landseg.inference.sliding import window_weights
+from landseg.inference.tiling import Tiler, column_bands, tta_predict
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 

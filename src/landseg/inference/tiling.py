@@ -1,12 +1,13 @@
 """Seamless sliding-window prediction that streams: images of any size, bounded memory.
 
-Why not :func:`~landseg.inference.sliding.predict_sliding`: that averages logits of a whole tensor
-in memory, fine for a 1024² tile, impossible for a 60 000² orthomosaic. Here the image is read
+Why not :func:`~landseg.inference.sliding.predict_sliding`: that blends logits of a whole tensor
+in memory (with the same window placement and the same weights, :mod:`landseg.inference.sliding`),
+fine for a 1024² tile, impossible for a 60 000² orthomosaic. Here the image is read
 and written through callbacks, one *strip* of windows at a time:
 
 * windows of ``tile`` px step by ``tile - overlap`` on one global grid, the last one flush with
   the edge (:func:`~landseg.inference.sliding.window_starts`), so every pixel is predicted;
-* each window's class probabilities are weighted by a smooth taper (sin² over the overlap, 1 in
+* each window's class probabilities are weighted by a smooth taper (``sliding.window_weights``: sin² over the overlap, 1 in
   the middle) and summed; the label is the argmax of the sum. Window borders, where a model sees
   least context, count least, so there are no seams (GeoSeg's huge-image script tiles without
   overlap and shows them);
@@ -26,30 +27,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from landseg.errors import ConfigError
-from landseg.inference.sliding import check_window, window_starts
+from landseg.inference.sliding import check_window, window_starts, window_weights
 
-__all__ = ["TTA_MODES", "Tiler", "column_bands", "tta_predict", "window_weights"]
+__all__ = ["TTA_MODES", "Tiler", "column_bands", "tta_predict"]
 
 TTA_MODES = ("none", "flip", "d4")
 Reader = Callable[[int, int, int, int], np.ndarray]
 Writer = Callable[[int, int, int, int, np.ndarray], None]
-
-
-def window_weights(height: int, width: int, overlap: int) -> np.ndarray:
-    """``height``×``width`` float32 blending weights: sin² ramps over ``overlap`` px at each edge.
-
-    Strictly positive everywhere, so a pixel that only one window covers (the raster border)
-    still gets that window's prediction.
-    """
-
-    def ramp(n: int) -> np.ndarray:
-        if overlap <= 0:
-            return np.ones(n, np.float32)
-        i = np.arange(n, dtype=np.float64) + 0.5
-        r = np.minimum(1.0, np.minimum(i, n - i) / overlap)
-        return (np.sin(0.5 * np.pi * r) ** 2).astype(np.float32)
-
-    return np.outer(ramp(height), ramp(width))
 
 
 def tta_predict(predict: Callable[[np.ndarray], np.ndarray], batch: np.ndarray, mode: str = "none") -> np.ndarray:
