@@ -27,6 +27,7 @@ import numpy as np
 from landseg.classes import BIODIVERSITY
 from landseg.data.synth_scene import FOREST, GRASSLAND, NUM_CLASSES, SEMINATURAL, Scene, render_tile
 from landseg.errors import ConfigError, DatasetError
+from landseg.models.defaults import DEFAULT_STRIDE
 from landseg.utils import atomic_write_bytes
 
 SPLITS: tuple[str, ...] = ("Train", "Val", "Test")
@@ -65,10 +66,11 @@ def check_parameters(tiles: int, size: int, seed: int, label_noise: float, val_f
     if isinstance(tiles, bool) or not isinstance(tiles, int) or tiles < 3:
         raise ConfigError(f"tiles={tiles!r} (--tiles) must be an integer >= 3 so that Train, Val "
                           "and Test can each get a tile; e.g. 60.")
-    if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % 32:
-        hint = f"; try {max(32, 32 * round(size / 32))}" if isinstance(size, int) else ""
-        raise ConfigError(f"size={size!r} (--size) must be a positive multiple of 32 (models "
-                          f"downsample by 32){hint}.")
+    if isinstance(size, bool) or not isinstance(size, int) or size <= 0 or size % DEFAULT_STRIDE:
+        k = DEFAULT_STRIDE
+        hint = f"; try {max(k, k * round(size / k))}" if isinstance(size, int) else ""
+        raise ConfigError(f"size={size!r} (--size) must be a positive multiple of {k} (models "
+                          f"downsample by {k}){hint}.")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ConfigError(f"seed={seed!r} (--seed) must be a non-negative integer, e.g. 0.")
     if not 0.0 <= label_noise <= 1.0:

@@ -19,7 +19,7 @@ from typing import Any
 
 from landseg.classes import BIODIVERSITY, DEFAULT_IGNORE_INDEX, ClassTable
 from landseg.errors import ConfigError
-from landseg.models.defaults import IMAGENET_MEAN, IMAGENET_STD
+from landseg.models.defaults import DEFAULT_STRIDE, IMAGENET_MEAN, IMAGENET_STD
 
 _MAX_BASE_DEPTH = 4
 
@@ -255,8 +255,9 @@ def build_experiment(raw: dict[str, Any]) -> Experiment:
 
 def _validate(exp: Experiment) -> None:
     d, t, o = exp.data, exp.trainer, exp.optim
-    if d.crop_size % 32:
-        raise ConfigError(f"data.crop_size must be a multiple of 32, got {d.crop_size}.")
+    if d.crop_size % DEFAULT_STRIDE:
+        raise ConfigError(f"data.crop_size must be a multiple of {DEFAULT_STRIDE} (the models' stride), "
+                          f"got {d.crop_size}.")
     if not 0 < d.scale_range[0] <= d.scale_range[1]:
         raise ConfigError(f"data.scale_range must be (low, high) with 0 < low <= high, got {d.scale_range}.")
     t.precision = _precision(t.precision, "trainer.precision")
