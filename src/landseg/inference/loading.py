@@ -47,7 +47,7 @@ def load_model(path: str | Path, model: str | None = None, options: dict[str, An
         if model is None:
             raise CheckpointError(
                 f"{path} is not a landseg checkpoint (it records no model), e.g. a GeoSeg checkpoint: "
-                "pass --model NAME (e.g. ftunetformer) and any model options it was built with.")
+                "pass --arch NAME (in Python: model=NAME, e.g. ftunetformer) and any model options it was built with.")
         if classes is None:
             n = num_classes or len(BIODIVERSITY)
             classes = BIODIVERSITY if n == len(BIODIVERSITY) else ClassTable.from_list(
