@@ -125,13 +125,10 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = False) -> Path:
-    """Write ``data`` to ``path`` atomically (``fsync``: also flush it to disk before the rename)."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as fh:
-        fh.write(data)
-        if fsync:
-            fh.flush()
-            os.fsync(fh.fileno())
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    with atomic_output(path) as tmp:
+        tmp.write_bytes(data)
     return Path(path)
 
 

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader
 from landseg.curation.backup import corrected_backup
 from landseg.data.files import read_mask
 from landseg.errors import DatasetError
-from landseg.utils import atomic_write_text, write_json
+from landseg.utils import atomic_write_text, markdown_table, write_json
 
 
 @dataclass
@@ -104,10 +104,10 @@ def evaluate(checkpoint: str | Path, data: str | Path, split: str | None = "Val"
         payload["original_masks"] = str(original_masks)
         payload["original_scores"] = original_scores
         payload["original_confusion_matrix"] = original_cm.compute().tolist()
-        text += (f"| masks | {scores['labels']['mIoU']} | mF1 | OA |\n|---|---:|---:|---:|\n"
-                 + "".join(f"| {label} | {100 * s['mIoU']:.2f} | {100 * s['mF1']:.2f} | {100 * s['OA']:.2f} |\n"
-                           for label, s in (("corrected", scores), ("original", original_scores)))
-                 + "\n## Against the corrected masks\n\n")
+        rows = [[label, f"{100 * s['mIoU']:.2f}", f"{100 * s['mF1']:.2f}", f"{100 * s['OA']:.2f}"]
+                for label, s in (("corrected", scores), ("original", original_scores))]
+        text += (markdown_table(["masks", scores["labels"]["mIoU"], "mF1", "OA"], rows, [False, True, True, True],
+                                pad=False) + "\n\n## Against the corrected masks\n\n")
     text += per_class_markdown(scores, classes) + "\n"
     if original_scores is not None:
         text += "\n## Against the original masks\n\n" + per_class_markdown(original_scores, classes) + "\n"

@@ -116,10 +116,10 @@ def merged_raw(path: str | Path, profiles: Sequence[str | Path] = ()) -> dict[st
     return raw
 
 
-def _check_references(where: str, items: list[dict[str, Any]]) -> None:
+def _check_references(where: str, stages: list[StageSpec]) -> None:
     """Every ``{stages.X.Y}`` names a known, earlier stage; a cycle or forward reference is named."""
-    names = [str(i["name"]) for i in items]
-    refs = {str(i["name"]): {m.group(1) for m in _REF.finditer(repr(i.get("params") or {}))} for i in items}
+    names = [s.name for s in stages]
+    refs = {s.name: s.references() for s in stages}
     for name, targets in refs.items():
         unknown = sorted(targets - set(names))
         if unknown:
@@ -194,10 +194,10 @@ def load_pipeline(path: str | Path, profiles: Sequence[str | Path] = ()) -> Pipe
         if not isinstance(item.get("params") or {}, dict):
             raise ConfigError(f"{where}: stage {item['name']!r}: 'params' must be a mapping.")
         check_params(where, str(item["name"]), item["kind"], item.get("params") or {}, STAGE_KINDS[item["kind"]].params)
-    _check_references(where, items)
     stages = [StageSpec(str(item["name"]), str(item["kind"]),
                         with_defaults(dict(item.get("params") or {}), STAGE_KINDS[item["kind"]].params),
                         [str(n) for n in item.get("needs") or []]) for item in items]
+    _check_references(where, stages)
     return PipelineSpec(name, run_dir, stages, path, [Path(p) for p in profiles])
 
 

@@ -17,6 +17,7 @@ from landseg.errors import DatasetError
 from landseg.pipeline.context import NeedsPerson, StageContext, StageOutput
 from landseg.pipeline.lineage import DataUse, mask_files, tree_state
 from landseg.pipeline.params import Param, opt, req
+from landseg.precision import PRECISIONS, PREDICT_PRECISIONS
 
 
 def _none(*_: Any) -> list:
@@ -395,9 +396,8 @@ def _train_reads(p: dict[str, Any]) -> list[DataUse]:
     from landseg.training.config import load_config
 
     d = load_config(p["config"], _overrides(p)).data
-    uses = [DataUse("train", d.root, d.train_split, d.mask_dir), DataUse("val", d.val_root or d.root, d.val_split,
-                                                                         d.mask_dir)]
-    return uses
+    return [DataUse("train", d.root, d.train_split, d.mask_dir),
+            DataUse("val", d.val_root or d.root, d.val_split, d.mask_dir)]
 
 
 def _evaluate_reads(p: dict[str, Any]) -> list[DataUse]:
@@ -419,7 +419,7 @@ def _kind(name: str, run: Callable[[dict[str, Any], StageContext], StageOutput],
     STAGE_KINDS[name] = StageKind(run, outputs, params, **hooks)
 
 
-_PRECISION = opt(str, default="auto", choices=("auto", "32", "bf16", "16"), help="model precision")
+_PRECISION = opt(str, default="auto", choices=PRECISIONS, help="model precision")
 _TTA = ("none", "flip", "d4")  # landseg.inference.tiling.TTA_MODES (tested equal; importing it needs torch)
 _POLICY_OPTIONS = ("tiers", "hard_classes", "min_pixels", "w_max", "iou_min", "gamma")
 
@@ -496,7 +496,7 @@ _kind("export", _export, ("path",), {
 _kind("predict", _predict, ("out", "areas"), {
     "model": req(str, help="checkpoint, .onnx or TorchScript file"), "input": req(str, help="rasters to map"),
     "tile": opt(int), "overlap": opt(int), "batch_size": opt(int), "tta": opt(str, choices=_TTA),
-    "precision": opt(str, choices=("auto", "32", "bf16")), "device": opt(str), "bands": opt(list),
+    "precision": opt(str, choices=PREDICT_PRECISIONS), "device": opt(str), "bands": opt(list),
     "pixel_size": opt(float), "band_width": opt(int), "threads": opt(int), "devices": opt(int),
 })
 _kind("model_card", _model_card, ("path",), {

@@ -169,14 +169,16 @@ def _classes_section(classes: list[str], by_kind: dict[str, list[dict[str, Any]]
         return f"## Classes\n\n{NOT_RECORDED}\n"
     colours = {c.name: c.color for c in BIODIVERSITY.classes}
     shares = _training_shares(by_kind)
-    out = "## Classes\n\n| Index | Class | Colour | Pixel share (synthetic training data) |\n|---:|---|---|---:|\n"
+    rows = []
     for i, name in enumerate(classes):
         rgb = colours.get(name)
         swatch = NOT_RECORDED if rgb is None else (
             f'<span style="background:#{"".join(f"{v:02x}" for v in rgb)}">&nbsp;&nbsp;&nbsp;&nbsp;</span> '
             f'`#{"".join(f"{v:02x}" for v in rgb)}`')
-        out += f"| {i} | {name} | {swatch} | {_pct(shares.get(name)) if shares else NOT_RECORDED} |\n"
-    return out + "\nMask value 255 means *ignore* (not scored).\n"
+        rows.append([str(i), name, swatch, _pct(shares.get(name)) if shares else NOT_RECORDED])
+    table = markdown_table(["Index", "Class", "Colour", "Pixel share (synthetic training data)"], rows,
+                           [True, False, False, True], pad=False)
+    return f"## Classes\n\n{table}\n\nMask value 255 means *ignore* (not scored).\n"
 
 
 def _data_section(by_kind: dict[str, list[dict[str, Any]]]) -> str:

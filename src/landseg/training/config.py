@@ -346,29 +346,38 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_raw(path: str | Path, _depth: int = 0) -> dict[str, Any]:
+def _base_chain(path: Path, strict: bool) -> list[tuple[Path, dict[str, Any]]]:
+    """``path`` and every ``base`` file it builds on, nearest first, each with its content.
+
+    ``strict`` raises for a missing file or a chain deeper than ``_MAX_BASE_DEPTH``; otherwise the
+    chain simply stops there (a stage key hashes what exists; loading reports the problem).
+    """
+    chain: list[tuple[Path, dict[str, Any]]] = []
+    while strict or path.is_file():
+        raw = _read_file(path)
+        chain.append((path, raw))
+        base = raw.get("base")
+        if not base:
+            break
+        if len(chain) > _MAX_BASE_DEPTH:
+            if strict:
+                raise ConfigError(f"Config {path}: more than {_MAX_BASE_DEPTH} levels of 'base'; flatten the chain.")
+            break
+        path = (path.parent / base).resolve()
+    return chain
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
     """Read a config file and the chain of ``base`` files it builds on, merged."""
-    path = Path(path)
-    raw = _read_file(path)
-    base = raw.pop("base", None)
-    if base is None:
-        return raw
-    if _depth >= _MAX_BASE_DEPTH:
-        raise ConfigError(f"Config {path}: more than {_MAX_BASE_DEPTH} levels of 'base'; flatten the chain.")
-    base_path = (path.parent / base).resolve()
-    return _merge(load_raw(base_path, _depth + 1), raw)
+    merged: dict[str, Any] = {}
+    for _, raw in reversed(_base_chain(Path(path), strict=True)):
+        merged = _merge(merged, {k: v for k, v in raw.items() if k != "base"})
+    return merged
 
 
 def config_files(path: str | Path) -> list[Path]:
     """A config file and every ``base`` it builds on, in order: their content decides the experiment."""
-    chain, current = [], Path(path)
-    while current.is_file() and len(chain) <= _MAX_BASE_DEPTH:
-        chain.append(current)
-        base = _read_file(current).get("base")
-        if not base:
-            break
-        current = (current.parent / base).resolve()
-    return chain
+    return [p for p, _ in _base_chain(Path(path), strict=False)]
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

@@ -43,32 +43,31 @@ class DistillationTask(SegmentationTask):
             raise ConfigError(f"The teacher predicts {n_teacher} classes but the student {n_student}: "
                               "give teacher.class_map (teacher x student matrix, rows sum to 1).")
         self.kd_loss = DistillationLoss(kd.loss, kd.temperature, self.classes.ignore_index, class_map)
+        self.teacher_precision: Any = None  # landseg.precision.Precision, chosen for the device at fit start
 
     def _teacher_precision_name(self) -> str:
-        choice = getattr(self, "teacher_precision", None)  # set at fit start; before it (tests), resolve now
-        if choice is None:
-            from landseg.precision import choose_precision
+        """The teacher's precision on the current device, chosen once (at fit start, or at first use)."""
+        if self.teacher_precision is None:
+            from landseg.precision import resolve_precision
 
-            choice = self.teacher_precision = choose_precision(self.exp.teacher.precision, str(self.device))  # type: ignore[union-attr]
-        return choice.name
+            self.teacher_precision = resolve_precision(self.exp.teacher.precision, str(self.device),  # type: ignore[union-attr]
+                                                       f"the teacher of {self.exp.name}")
+        return self.teacher_precision.name
 
     @property
     def teacher(self) -> nn.Module:
         return self._teacher[0]
 
     def on_fit_start(self) -> None:
-        from landseg.precision import announce, choose_precision
-
         self.teacher.to(self.device).eval()
-        self.teacher_precision = choose_precision(self.exp.teacher.precision, str(self.device))  # type: ignore[union-attr]
-        announce(self.teacher_precision, f"the teacher of {self.exp.name}")
+        self.teacher_precision = None  # the device is known now: choose for it
+        self._teacher_precision_name()
 
     def precision_records(self) -> dict[str, Any] | None:
         record = super().precision_records()
-        teacher = getattr(self, "teacher_precision", None)
-        if record is None or teacher is None:
+        if record is None or self.teacher_precision is None:
             return record
-        return {**record, "teacher": teacher.to_dict()}
+        return {**record, "teacher": self.teacher_precision.to_dict()}
 
     def compute_loss(self, batch: dict[str, Any]) -> tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor]:
         _, parts, logits = super().compute_loss(batch)

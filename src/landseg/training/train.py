@@ -35,12 +35,9 @@ def _resolve_accelerator(name: str) -> str:
     return name
 
 
-def resolve_precision(exp: Experiment) -> Any:
-    """The student's precision on this stage's accelerator (``landseg.precision`` policy)."""
-    from landseg.precision import choose_precision
-
-    device = "cuda" if _resolve_accelerator(exp.trainer.accelerator) == "gpu" else "cpu"
-    return choose_precision(exp.trainer.precision, device)
+def _device(exp: Experiment) -> str:
+    """The device kind the precision policy judges: this stage's accelerator."""
+    return "cuda" if _resolve_accelerator(exp.trainer.accelerator) == "gpu" else "cpu"
 
 
 def build_trainer(exp: Experiment, callbacks: list | None = None, precision: Any = None) -> Any:
@@ -48,6 +45,8 @@ def build_trainer(exp: Experiment, callbacks: list | None = None, precision: Any
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint, TQDMProgressBar
     from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+    from landseg.precision import choose_precision
 
     t = exp.trainer
     run_dir = exp.run_dir
@@ -63,7 +62,7 @@ def build_trainer(exp: Experiment, callbacks: list | None = None, precision: Any
     deterministic: bool | str = t.deterministic if accelerator == "cpu" or not t.deterministic else "warn"
     return pl.Trainer(
         default_root_dir=str(run_dir), max_epochs=t.max_epochs, accelerator=accelerator, devices=t.devices,
-        strategy=t.strategy, precision=(precision or resolve_precision(exp)).lightning, deterministic=deterministic, callbacks=cbs, logger=loggers,
+        strategy=t.strategy, precision=(precision or choose_precision(t.precision, _device(exp))).lightning, deterministic=deterministic, callbacks=cbs, logger=loggers,
         check_val_every_n_epoch=t.check_val_every_n_epoch, limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches, accumulate_grad_batches=t.accumulate_grad_batches,
         gradient_clip_val=t.gradient_clip_val, enable_progress_bar=t.progress_bar, log_every_n_steps=1,
@@ -112,13 +111,12 @@ def train(exp: Experiment, resume: bool = False) -> TrainResult:
     if not resume and last.is_file():
         raise ConfigError(f"{run_dir} already holds a run (found {last}). Use --resume to continue it, "
                           "or set output_dir/name to start a new one.")
-    from landseg.precision import announce
+    from landseg.precision import resolve_precision
     from landseg.utils import available_cores
 
     threads = t.num_threads or available_cores()
     torch.set_num_threads(threads)
-    precision = resolve_precision(exp)
-    announce(precision, f"training {exp.name}")
+    precision = resolve_precision(t.precision, _device(exp), f"training {exp.name}")
     pl.seed_everything(t.seed, workers=True, verbose=False)
     run_dir.mkdir(parents=True, exist_ok=True)
     write_json(run_dir / "config.json", exp.to_dict())
